@@ -1,0 +1,3 @@
+from stockade.cli.main import main
+
+main()
