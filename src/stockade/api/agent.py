@@ -1,0 +1,128 @@
+"""The agent protocol: JSON bodies exchanged between ``stockade agent`` and the server.
+
+All under ``/api/v1/agents``; every call but ``register`` carries
+``Authorization: Bearer <agent credential>``. Errors are JSON ``{"code", "message", "status"}``.
+
+    POST /api/v1/agents/register                      RegisterRequest   -> RegisterResponse
+         (no bearer; the single-use, short-lived, pool-scoped registration token is in the body)
+    POST /api/v1/agents/lease                         LeaseRequest      -> 200 Lease | 204
+         (long-poll: waits up to ``wait_s`` for a job of the credential's own pool)
+    POST /api/v1/agents/leases/{lease_id}/heartbeat   (empty)           -> HeartbeatResponse
+         409 {"code": "lease_lost"} when the lease expired or was taken away: stop the job.
+    POST /api/v1/agents/leases/{lease_id}/logs        LogBatch          -> LogAck
+         idempotent: a chunk whose ``seq`` was already stored is ignored, so a resend after a
+         timeout never duplicates a line; ``acked_seq`` is the highest contiguous seq stored.
+    POST /api/v1/agents/leases/{lease_id}/steps       StepReport        -> 204
+    POST /api/v1/agents/leases/{lease_id}/complete    CompleteRequest   -> 204
+    POST /api/v1/agents/leases/{lease_id}/release     ReleaseRequest    -> 204
+         hand the job back unstarted or interrupted (drain); it is requeued.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RegisterRequest(_Strict):
+    registration_token: str = Field(min_length=8, max_length=512)
+    name: str = Field(min_length=1, max_length=128)
+    pool: str = Field(min_length=1, max_length=64)
+
+
+class RegisterResponse(_Strict):
+    agent_id: str
+    credential: str
+    pool: str
+    heartbeat_interval_s: float
+    lease_ttl_s: float
+
+
+class LeaseRequest(_Strict):
+    wait_s: float = Field(default=20.0, ge=0, le=60)
+
+
+class ResourcesPayload(_Strict):
+    cpus: float
+    memory_bytes: int
+    pids: int
+    disk_bytes: int
+    timeout_s: float
+
+
+class StepPayload(_Strict):
+    name: str
+    run: str
+    env: dict[str, str] = {}
+    timeout_s: float | None = None
+    continue_on_error: bool = False
+
+
+class JobPayload(_Strict):
+    """The job as planned by the server: limits already capped by the tier's policy."""
+
+    name: str
+    image: str
+    env: dict[str, str] = {}
+    resources: ResourcesPayload
+    steps: list[StepPayload]
+
+
+class Checkout(_Strict):
+    repo_url: str  # URL or local path the agent can clone/fetch with its own credential
+    sha: str = Field(pattern=r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+
+
+class Lease(_Strict):
+    lease_id: str
+    job_id: str
+    run_id: str
+    attempt: int
+    tier: str
+    pool: str
+    expires_at: float
+    job: JobPayload
+    checkout: Checkout
+
+
+class HeartbeatResponse(_Strict):
+    expires_at: float
+    cancel: bool = False
+
+
+class LogChunk(_Strict):
+    seq: int = Field(ge=0)  # per lease, starting at 0, contiguous
+    step: int = Field(ge=-1)
+    stream: str = Field(pattern=r"^(stdout|stderr|system)$")
+    ts: float
+    text: str = Field(max_length=65536)
+
+
+class LogBatch(_Strict):
+    chunks: list[LogChunk] = Field(max_length=1000)
+
+
+class LogAck(_Strict):
+    acked_seq: int  # -1 when nothing is stored yet
+
+
+class StepReport(_Strict):
+    index: int = Field(ge=0)
+    name: str
+    status: str = Field(pattern=r"^(running|success|failed|timeout|oom|limit|cancelled|infra|skipped)$")
+    exit_code: int | None = None
+    duration_s: float | None = None
+
+
+class CompleteRequest(_Strict):
+    outcome: str = Field(pattern=r"^(success|failed|timeout|oom|limit|cancelled|infra)$")
+    detail: str = Field(default="", max_length=4096)
+    duration_s: float
+    last_seq: int = Field(ge=-1)  # the server checks it holds every log chunk up to this seq
+
+
+class ReleaseRequest(_Strict):
+    reason: str = Field(max_length=512)
