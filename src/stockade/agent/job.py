@@ -1,0 +1,257 @@
+"""Run one lease from checkout to ``complete``: the unit of work of an agent slot.
+
+The order is fixed: heartbeat and log shipper start, the exact commit is checked out, the
+executor runs the steps (its output queued to the shipper), each step is reported, every log
+chunk is delivered, and only then is the job completed with ``last_seq`` so the server can check
+it holds every line. A lost lease is never completed; a drained one is released.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stockade.agent.checkout import CheckoutError, RepoCache
+from stockade.agent.heartbeat import Heartbeat
+from stockade.agent.protocol import AgentProtocol, LeaseLost, LogsIncomplete
+from stockade.agent.shipper import LogShipper
+from stockade.api.agent import CompleteRequest, Lease, StepReport
+from stockade.errors import LeftoverAlarm, StockadeError
+from stockade.sandbox.interface import (
+    JobExecutor,
+    JobResult,
+    JobSpec,
+    Outcome,
+    OutputLine,
+    Resources,
+    StepSpec,
+)
+
+COMPLETE_GIVE_UP_S = 600.0  # keep retrying `complete` through a server restart for this long
+
+
+@dataclass(frozen=True)
+class SlotClients:
+    """One protocol connection per thread that talks for a running lease."""
+
+    control: AgentProtocol  # the job thread: complete, release
+    beat: AgentProtocol  # the heartbeat thread
+    logs: AgentProtocol  # the shipper thread
+
+    def close(self) -> None:
+        for client in (self.control, self.beat, self.logs):
+            client.close()
+
+
+@dataclass(frozen=True)
+class LeaseControl:
+    """Set by the agent from outside the job: ``cancel`` stops it, ``release`` hands it back."""
+
+    cancel: threading.Event
+    release: threading.Event
+
+
+def to_job_spec(lease: Lease) -> JobSpec:
+    """The sandbox's view of a leased job, with the CI variables every job can rely on."""
+    job = lease.job
+    env = {
+        **job.env,
+        "CI": "true",
+        "STOCKADE": "true",
+        "STOCKADE_RUN_ID": lease.run_id,
+        "STOCKADE_JOB_ID": lease.job_id,
+        "STOCKADE_JOB": job.name,
+        "STOCKADE_ATTEMPT": str(lease.attempt),
+        "STOCKADE_TIER": lease.tier,
+        "STOCKADE_SHA": lease.checkout.sha,
+    }
+    return JobSpec(
+        job_id=lease.job_id,
+        image=job.image,
+        steps=tuple(
+            StepSpec(
+                name=s.name,
+                run=s.run,
+                env=dict(s.env),
+                timeout_s=s.timeout_s,
+                continue_on_error=s.continue_on_error,
+            )
+            for s in job.steps
+        ),
+        env=env,
+        resources=Resources(
+            cpus=job.resources.cpus,
+            memory_bytes=job.resources.memory_bytes,
+            pids=job.resources.pids,
+            disk_bytes=job.resources.disk_bytes,
+            timeout_s=job.resources.timeout_s,
+        ),
+    )
+
+
+class _StepTracker:
+    """Reports a step as ``running`` when its first line of output arrives."""
+
+    def __init__(self, lease: Lease, shipper: LogShipper) -> None:
+        self._names = [s.name for s in lease.job.steps]
+        self._shipper = shipper
+        self._seen: set[int] = set()
+
+    def on_output(self, line: OutputLine) -> None:
+        if line.step >= 0 and line.step not in self._seen and line.step < len(self._names):
+            self._seen.add(line.step)
+            self._shipper.report(
+                StepReport(index=line.step, name=self._names[line.step], status="running")
+            )
+        self._shipper.put(line)
+
+
+def _infra(detail: str, started: float) -> JobResult:
+    return JobResult(
+        outcome=Outcome.INFRA, steps=(), duration_s=time.monotonic() - started, detail=detail
+    )
+
+
+def run_lease(
+    lease: Lease,
+    *,
+    clients: SlotClients,
+    cache: RepoCache,
+    executor: JobExecutor,
+    work_dir: Path,
+    control: LeaseControl,
+    heartbeat_interval_s: float,
+    log: Any,
+) -> str:
+    """Run ``lease`` to the end; returns its outcome, or ``released`` / ``lost``.
+
+    Raises :class:`LeftoverAlarm` after completing the job when the executor found a previous
+    job's remains: the agent must then stop taking work.
+    """
+    started = time.monotonic()
+    shipper = LogShipper(
+        lambda batch: clients.logs.send_logs(lease.lease_id, batch),
+        lambda report: clients.logs.report_step(lease.lease_id, report),
+        on_error=lambda exc: log.warning("log delivery failed; retrying", error=exc.message),
+    ).start()
+    heartbeat = Heartbeat(
+        lambda: clients.beat.heartbeat(lease.lease_id), heartbeat_interval_s, control.cancel, log
+    ).start()
+    checkout_dir = work_dir / "checkouts" / lease.lease_id
+    alarm: LeftoverAlarm | None = None
+    try:
+        result, alarm = _execute(
+            lease, shipper, cache=cache, executor=executor, checkout_dir=checkout_dir,
+            control=control, log=log,
+        )
+        _report_steps(lease, result, shipper)
+        shipper.system(f"job {result.outcome.value} in {result.duration_s:.2f}s"
+                       + (f": {result.detail}" if result.detail else ""))
+        if heartbeat.lost.is_set() or shipper.lost:
+            log.warning("lease lost; not completing the job", outcome=result.outcome.value)
+            return "lost"
+        if control.release.is_set() and not heartbeat.cancelled_by_server.is_set():
+            shipper.close(timeout_s=30.0)
+            clients.control.release(lease.lease_id, "agent draining: job interrupted")
+            log.info("lease released", outcome=result.outcome.value)
+            return "released"
+        outcome = _complete(lease, result, shipper, clients.control, log)
+        log.info("job finished", outcome=outcome, duration_s=round(time.monotonic() - started, 3),
+                 log_chunks=shipper.stats().chunks)
+        return outcome
+    finally:
+        heartbeat.stop()
+        shipper.close(timeout_s=5.0)
+        shutil.rmtree(checkout_dir, ignore_errors=True)
+        if alarm is not None:
+            raise alarm
+
+
+def _execute(
+    lease: Lease,
+    shipper: LogShipper,
+    *,
+    cache: RepoCache,
+    executor: JobExecutor,
+    checkout_dir: Path,
+    control: LeaseControl,
+    log: Any,
+) -> tuple[JobResult, LeftoverAlarm | None]:
+    started = time.monotonic()
+    sha = lease.checkout.sha
+    try:
+        source = cache.materialise(lease.checkout.repo_url, sha, checkout_dir)
+    except CheckoutError as exc:
+        log.error("checkout failed", error=exc.message)
+        shipper.system(f"checkout of {sha} failed: {exc.message}")
+        return _infra(f"checkout failed: {exc.message}", started), None
+    shipper.system(f"checked out {sha} in {time.monotonic() - started:.3f}s")
+    if control.cancel.is_set():
+        return JobResult(Outcome.CANCELLED, (), time.monotonic() - started, "cancelled"), None
+    tracker = _StepTracker(lease, shipper)
+    try:
+        return executor.run_job(to_job_spec(lease), source, tracker.on_output, control.cancel), None
+    except LeftoverAlarm as exc:
+        log.error("sandbox leftover found; this agent stops taking work", error=exc.message)
+        return _infra(f"sandbox: {exc.message}", started), exc
+    except StockadeError as exc:
+        log.error("sandbox failed", error=exc.message)
+        return _infra(f"sandbox: {exc.message}", started), None
+    except Exception as exc:  # an executor bug must still end the job, as infra, not hang it
+        log.exception("executor crashed")
+        return _infra(f"executor crashed: {type(exc).__name__}: {exc}", started), None
+
+
+def _report_steps(lease: Lease, result: JobResult, shipper: LogShipper) -> None:
+    for index, step in enumerate(result.steps):
+        shipper.report(
+            StepReport(
+                index=index,
+                name=step.name,
+                status=step.outcome.value,
+                exit_code=step.exit_code,
+                duration_s=round(step.duration_s, 6),
+            )
+        )
+    for index in range(len(result.steps), len(lease.job.steps)):
+        shipper.report(
+            StepReport(index=index, name=lease.job.steps[index].name, status="skipped")
+        )
+
+
+def _complete(
+    lease: Lease, result: JobResult, shipper: LogShipper, control: AgentProtocol, log: Any
+) -> str:
+    """Deliver every line, then ``complete``; resend on ``logs_incomplete``, retry on outage."""
+    deadline = time.monotonic() + COMPLETE_GIVE_UP_S
+    delay = 0.2
+    while time.monotonic() < deadline:
+        if not shipper.flush(timeout_s=30.0):
+            if shipper.lost:
+                return "lost"
+            continue
+        request = CompleteRequest(
+            outcome=result.outcome.value,
+            detail=result.detail[:4096],
+            duration_s=round(result.duration_s, 6),
+            last_seq=shipper.last_seq,
+        )
+        try:
+            control.complete(lease.lease_id, request)
+            return result.outcome.value
+        except LogsIncomplete:
+            log.warning("server misses log chunks; resending them")
+            shipper.resend_all()
+        except LeaseLost:
+            log.warning("lease lost before completion")
+            return "lost"
+        except StockadeError as exc:
+            log.warning("complete failed; retrying", error=exc.message)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+    log.error("gave up completing the job; the lease will expire and the server retries it")
+    return "lost"

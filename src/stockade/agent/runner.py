@@ -1,0 +1,218 @@
+"""The agent process: register, then ``concurrency`` slots each long-polling and running leases.
+
+Drain (SIGTERM or SIGINT): no slot takes a new lease; running jobs finish. Past
+``drain_timeout_s`` they are cancelled and released, so the server requeues them at once instead
+of waiting for the lease to expire. The process then exits 0. A lease that arrives while
+draining is released unstarted.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from stockade.agent.checkout import RepoCache
+from stockade.agent.job import LeaseControl, SlotClients, run_lease
+from stockade.agent.log import get_logger
+from stockade.agent.protocol import AgentProtocol, CredentialRefused, ServerUnavailable
+from stockade.api.agent import Lease, RegisterRequest, RegisterResponse
+from stockade.errors import InfrastructureError, LeftoverAlarm, StockadeError
+from stockade.sandbox.interface import JobExecutor
+
+ExecutorFactory = Callable[[Path], JobExecutor]
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    server_url: str
+    pool: str
+    registration_token: str = field(repr=False)
+    name: str = field(default_factory=socket.gethostname)
+    concurrency: int = 1
+    work_dir: Path = Path(".stockade/work")
+    lease_wait_s: float = 20.0
+    drain_timeout_s: float = 300.0
+    register_retry_s: float = 60.0  # how long to wait for a server that is still starting
+
+
+class Agent:
+    """One agent process serving one pool. ``run()`` returns the process exit code."""
+
+    def __init__(self, config: AgentConfig, executor_factory: ExecutorFactory) -> None:
+        self.config = config
+        self._executor_factory = executor_factory
+        self.draining = threading.Event()
+        self._fatal: StockadeError | None = None
+        self._controls: dict[int, LeaseControl] = {}
+        self._busy: set[int] = set()
+        self._lock = threading.Lock()
+        self._cache = RepoCache(config.work_dir / "cache")
+        self._log: Any = get_logger(pool=config.pool, agent=config.name)
+        self._registration: RegisterResponse | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT start a drain (call from the main thread)."""
+
+        def _drain(signum: int, _frame: FrameType | None) -> None:
+            self.drain(f"signal {signal.Signals(signum).name}")
+
+        signal.signal(signal.SIGTERM, _drain)
+        signal.signal(signal.SIGINT, _drain)
+
+    def drain(self, why: str) -> None:
+        if not self.draining.is_set():
+            self._log.info("draining", reason=why)
+            self.draining.set()
+
+    def run(self) -> int:
+        """Register, serve leases until drained or a fatal error; 0 after a clean drain."""
+        self.config.work_dir.mkdir(parents=True, exist_ok=True)
+        registration = self._register()
+        if registration is None:
+            return 0  # drained before the server ever answered
+        self._registration = registration
+        self._log = self._log.bind(agent_id=registration.agent_id)
+        self._log.info("registered", concurrency=self.config.concurrency)
+        slots = [
+            threading.Thread(target=self._slot, args=(i,), name=f"slot-{i}", daemon=True)
+            for i in range(self.config.concurrency)
+        ]
+        for slot in slots:
+            slot.start()
+        while not self.draining.wait(0.2):
+            if self._fatal is not None:
+                self.drain(f"fatal: {self._fatal.message}")
+        self._wait_for_jobs()
+        if self._fatal is not None:
+            self._log.error("stopped", error=self._fatal.message)
+            raise self._fatal
+        self._log.info("drained; exiting")
+        return 0
+
+    def _register(self) -> RegisterResponse | None:
+        deadline = time.monotonic() + self.config.register_retry_s
+        request = RegisterRequest(
+            registration_token=self.config.registration_token,
+            name=self.config.name,
+            pool=self.config.pool,
+        )
+        with AgentProtocol(self.config.server_url) as proto:
+            while True:
+                try:
+                    return proto.register(request)
+                except ServerUnavailable as exc:
+                    if time.monotonic() > deadline:
+                        raise
+                    self._log.info("server not reachable yet; retrying", error=exc.message)
+                    if self.draining.wait(0.5):
+                        return None
+
+    def _wait_for_jobs(self) -> None:
+        deadline = time.monotonic() + self.config.drain_timeout_s
+        while self._busy_slots():
+            if time.monotonic() > deadline:
+                self._log.warning("drain timeout; cancelling and releasing running jobs")
+                with self._lock:
+                    for control in self._controls.values():
+                        control.release.set()
+                        control.cancel.set()
+                deadline = float("inf")
+            time.sleep(0.1)
+
+    def _busy_slots(self) -> bool:
+        with self._lock:
+            return bool(self._busy)
+
+    # -- slots -------------------------------------------------------------------------------
+
+    def _slot(self, index: int) -> None:
+        assert self._registration is not None
+        credential = self._registration.credential
+        poller = AgentProtocol(self.config.server_url, credential=credential)
+        clients = SlotClients(
+            control=poller,
+            beat=poller.with_credential(credential),
+            logs=poller.with_credential(credential),
+        )
+        slot_dir = self.config.work_dir / f"slot-{index}"
+        try:
+            executor = self._executor_factory(slot_dir / "sandbox")
+        except StockadeError as exc:
+            self._fatal = exc
+            return
+        delay = 0.5
+        try:
+            while not self.draining.is_set():
+                try:
+                    lease = poller.lease(self.config.lease_wait_s)
+                except CredentialRefused as exc:
+                    self._fatal = InfrastructureError(
+                        exc.message, hint="restart the agent with a new registration token"
+                    )
+                    return
+                except StockadeError as exc:
+                    self._log.warning("lease poll failed; retrying", error=exc.message)
+                    self.draining.wait(delay)
+                    delay = min(delay * 2, 10.0)
+                    continue
+                delay = 0.5
+                if lease is not None:
+                    with self._lock:
+                        # Busy from the moment the lease exists, so a drain waits for it.
+                        self._busy.add(index)
+                    try:
+                        self._serve(index, lease, clients, executor, slot_dir)
+                    finally:
+                        with self._lock:
+                            self._busy.discard(index)
+                            self._controls.pop(index, None)
+        finally:
+            clients.close()
+
+    def _serve(
+        self, index: int, lease: Lease, clients: SlotClients, executor: JobExecutor, slot_dir: Path
+    ) -> None:
+        assert self._registration is not None
+        log = self._log.bind(
+            job_id=lease.job_id, lease_id=lease.lease_id, run_id=lease.run_id,
+            attempt=lease.attempt, slot=index,
+        )
+        if self.draining.is_set():
+            self._release_unstarted(lease, clients, log)
+            return
+        control = LeaseControl(cancel=threading.Event(), release=threading.Event())
+        with self._lock:
+            self._controls[index] = control
+        log.info("lease taken", job=lease.job.name, sha=lease.checkout.sha)
+        try:
+            run_lease(
+                lease,
+                clients=clients,
+                cache=self._cache,
+                executor=executor,
+                work_dir=slot_dir,
+                control=control,
+                heartbeat_interval_s=self._registration.heartbeat_interval_s,
+                log=log,
+            )
+        except LeftoverAlarm as exc:
+            self._fatal = exc
+        except StockadeError as exc:
+            log.error("lease handling failed", error=exc.message)
+
+    @staticmethod
+    def _release_unstarted(lease: Lease, clients: SlotClients, log: Any) -> None:
+        try:
+            clients.control.release(lease.lease_id, "agent draining: job not started")
+            log.info("lease released unstarted (draining)")
+        except StockadeError as exc:
+            log.warning("release failed; the lease will expire", error=exc.message)
