@@ -1,0 +1,153 @@
+"""Strict YAML reading that remembers where every key and value came from.
+
+PyYAML's composer gives nodes with line/column marks; we build plain Python data from them and keep
+a map from each field path to its position, so a validation error deep in the data can point at
+the exact line and column. Stricter than ``yaml.safe_load`` on purpose: duplicate keys, anchors and
+aliases, non-scalar keys and oversized files are problems, not silently accepted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from stockade.pipeline.problems import Problem
+
+MAX_FILE_BYTES = 1024 * 1024  # a pipeline or policy is text a person writes; 1 MiB is generous
+MAX_DEPTH = 32  # our formats nest 5 deep; deeper input is a mistake or an attack
+
+FieldPath = tuple[str | int, ...]
+
+
+def format_path(path: FieldPath) -> str:
+    """``("jobs", "test", "steps", 0, "run")`` → ``jobs.test.steps[0].run``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+@dataclass
+class Document:
+    """Data read from one file, with the 1-based (line, column) of every value and key."""
+
+    filename: str
+    data: object = None
+    values: dict[FieldPath, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[FieldPath, tuple[int, int]] = field(default_factory=dict)
+
+    def position(self, path: FieldPath, *, key: bool = False) -> tuple[int, int]:
+        """Where ``path`` is; for a missing path, where its nearest present parent is."""
+        if key and path in self.keys:
+            return self.keys[path]
+        for end in range(len(path), -1, -1):
+            prefix = path[:end]
+            if prefix in self.values:
+                return self.values[prefix]
+        return (1, 1)
+
+    def problem(
+        self, path: FieldPath, message: str, hint: str = "", *, key: bool = False
+    ) -> Problem:
+        """A Problem located at ``path`` (at its key with ``key=True``)."""
+        line, column = self.position(path, key=key)
+        return Problem(self.filename, line, column, format_path(path), message, hint)
+
+
+def _pos(node: Node) -> tuple[int, int]:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Builder:
+    """Turns composed nodes into data, recording positions and collecting problems."""
+
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.problems: list[Problem] = []
+        self._scalars = SafeConstructor()
+
+    def _add(self, node: Node, path: FieldPath, message: str, hint: str) -> None:
+        line, column = _pos(node)
+        self.problems.append(
+            Problem(self.doc.filename, line, column, format_path(path), message, hint)
+        )
+
+    def build(self, node: Node, path: FieldPath, depth: int = 0) -> object:
+        self.doc.values[path] = _pos(node)
+        if depth > MAX_DEPTH:
+            self._add(node, path, f"nested more than {MAX_DEPTH} levels deep", "flatten it")
+            return None
+        if isinstance(node, MappingNode):
+            return self._mapping(node, path, depth)
+        if isinstance(node, SequenceNode):
+            return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        assert isinstance(node, ScalarNode)
+        try:
+            return self._scalars.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            self._add(node, path, f"cannot read this value: {getattr(exc, 'problem', exc)}",
+                      "write a plain string, number or boolean")
+            return None
+
+    def _mapping(self, node: MappingNode, path: FieldPath, depth: int) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                self._add(key_node, path, "keys must be plain names",
+                          "write `name: value`; merge keys (<<) and complex keys are not supported")
+                continue
+            # The source text, not the YAML 1.1 value: `on:` is the key "on", not True.
+            key = key_node.value
+            child = (*path, key)
+            if key in out:
+                first_line = self.doc.keys[child][0]
+                self._add(key_node, child, f"duplicate key {key!r} (first defined on line "
+                          f"{first_line})", "remove one of them; YAML keeps only one silently")
+                continue
+            self.doc.keys[child] = _pos(key_node)
+            out[key] = self.build(value_node, child, depth + 1)
+        return out
+
+
+class _NoAliasComposer(yaml.SafeLoader):
+    """A SafeLoader whose composer refuses aliases (anchors are harmless without them)."""
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases (*name) are not supported", event.start_mark
+            )
+        return super().compose_node(parent, index)  # type: ignore[no-any-return]
+
+
+def read_yaml(text: str, filename: str) -> tuple[Document, list[Problem]]:
+    """Parse one YAML document; return it (data may be None) and every problem found."""
+    doc = Document(filename)
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        return doc, [Problem(filename, 1, 1, "", f"file is larger than {MAX_FILE_BYTES} bytes",
+                             "a pipeline or policy file is small text; split or shorten it")]
+    loader = _NoAliasComposer(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        hint = ("repeat the value instead" if "alias" in str(exc.problem)
+                else "check indentation, quoting and colons on this line")
+        return doc, [Problem(filename, line, column, "", f"YAML syntax: {exc.problem}", hint)]
+    except yaml.YAMLError as exc:
+        return doc, [Problem(filename, 1, 1, "", f"YAML: {exc}", "save the file as UTF-8 YAML")]
+    finally:
+        loader.dispose()
+    if root is None:
+        return doc, [Problem(filename, 1, 1, "", "file is empty", "start with `version: 1`")]
+    builder = _Builder(doc)
+    doc.data = builder.build(root, ())
+    return doc, builder.problems
