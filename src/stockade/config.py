@@ -1,5 +1,7 @@
 """Settings in one place: ``$STOCKADE_HOME/config.toml`` overridden by ``STOCKADE_*`` variables.
 
+Server and scheduler settings are explained in docs/server.md.
+
 | setting            | env                        | default                               |
 |--------------------|----------------------------|---------------------------------------|
 | home               | STOCKADE_HOME              | ./.stockade                           |
@@ -10,6 +12,14 @@
 | policy_file        | STOCKADE_POLICY_FILE       | $STOCKADE_HOME/policy.yml, else the packaged default |
 | sandbox_backend    | STOCKADE_SANDBOX_BACKEND   | crun                                  |
 | api_token          | STOCKADE_TOKEN             | (none; CLI credential for the server) |
+| webhook_secret     | STOCKADE_WEBHOOK_SECRET    | (none: webhooks refused until set)    |
+| lease_ttl_s        | STOCKADE_LEASE_TTL_S       | 30 (lease dies unless heartbeated)    |
+| heartbeat_interval_s | STOCKADE_HEARTBEAT_INTERVAL_S | 10 (told to agents)              |
+| max_infra_retries  | STOCKADE_MAX_INFRA_RETRIES | 2 (requeues, then the job is `lost`)  |
+| job_timeout_grace_s | STOCKADE_JOB_TIMEOUT_GRACE_S | 60 (server backstop past timeout) |
+| max_body_bytes     | STOCKADE_MAX_BODY_BYTES    | 10485760 (largest request body)       |
+| registration_token_ttl_s | STOCKADE_REGISTRATION_TOKEN_TTL_S | 600         |
+| reaper_interval_s  | STOCKADE_REAPER_INTERVAL_S | 1.0 (lease/timeout check period)      |
 """
 
 from __future__ import annotations
@@ -34,6 +44,14 @@ class Settings:
     policy_file: str = ""
     sandbox_backend: str = "crun"
     api_token: str = ""
+    webhook_secret: str = ""
+    lease_ttl_s: float = 30.0
+    heartbeat_interval_s: float = 10.0
+    max_infra_retries: int = 2
+    job_timeout_grace_s: float = 60.0
+    max_body_bytes: int = 10 * 1024 * 1024
+    registration_token_ttl_s: float = 600.0
+    reaper_interval_s: float = 1.0
 
     @property
     def images_dir(self) -> Path:
@@ -57,6 +75,14 @@ _ENV = {
     "policy_file": "STOCKADE_POLICY_FILE",
     "sandbox_backend": "STOCKADE_SANDBOX_BACKEND",
     "api_token": "STOCKADE_TOKEN",
+    "webhook_secret": "STOCKADE_WEBHOOK_SECRET",
+    "lease_ttl_s": "STOCKADE_LEASE_TTL_S",
+    "heartbeat_interval_s": "STOCKADE_HEARTBEAT_INTERVAL_S",
+    "max_infra_retries": "STOCKADE_MAX_INFRA_RETRIES",
+    "job_timeout_grace_s": "STOCKADE_JOB_TIMEOUT_GRACE_S",
+    "max_body_bytes": "STOCKADE_MAX_BODY_BYTES",
+    "registration_token_ttl_s": "STOCKADE_REGISTRATION_TOKEN_TTL_S",
+    "reaper_interval_s": "STOCKADE_REAPER_INTERVAL_S",
 }
 
 
@@ -87,5 +113,17 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     overrides: dict[str, object] = {}
     for name, var in _ENV.items():
         if var in env and env[var] != "":
-            overrides[name] = int(env[var]) if name == "listen_port" else env[var]
+            overrides[name] = _parse(name, var, env[var], type(getattr(settings, name)))
     return replace(settings, **overrides)
+
+
+def _parse(name: str, var: str, text: str, kind: type) -> object:
+    """An environment value as the setting's type (numbers are checked, not trusted)."""
+    if kind not in (int, float):
+        return text
+    try:
+        return kind(text)
+    except ValueError as exc:
+        raise InvalidInput(
+            f"{var}={text!r} is not a valid {kind.__name__}", hint=f"set {name} to a number"
+        ) from exc
