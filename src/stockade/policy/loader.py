@@ -1,0 +1,78 @@
+"""Loading the operator's policy file: located errors like the pipeline's, versioned by hash."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from stockade.pipeline.loader import read_text_file
+from stockade.pipeline.located import validate_document
+from stockade.pipeline.problems import FileProblems
+from stockade.pipeline.yamldoc import read_yaml
+from stockade.policy.schema import PolicySpec, RuleSpec, TierSpec
+from stockade.policy.values import TIER_ORDER, Limits, Policy, Rule, Tier
+
+
+class PolicyError(FileProblems):
+    """The policy file is not valid; nothing is classified with it."""
+
+    code = "invalid_policy"
+
+
+def default_policy_path() -> Path:
+    """The policy shipped with Stockade (used when the operator has none)."""
+    return Path(__file__).with_name("default-policy.yml")
+
+
+def policy_hash(data: bytes) -> str:
+    """``sha256:<hex>`` of the exact bytes: the policy's version."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def load_policy(text: str, filename: str = "policy.yml") -> Policy:
+    """Parse and validate a policy; raise :class:`PolicyError` listing every problem."""
+    doc, problems = read_yaml(text, filename)
+    if doc.data is not None and not isinstance(doc.data, dict):
+        problems.append(doc.problem((), "the file must be a mapping",
+                                    "start with `version: 1`, `tiers:` and `rules:`"))
+    if problems:
+        raise PolicyError(problems)
+    spec, problems = validate_document(PolicySpec, doc)
+    if problems or spec is None:
+        raise PolicyError(problems)
+    tiers = {name: _tier(name, getattr(spec.tiers, name)) for name in TIER_ORDER}
+    return Policy(
+        hash=policy_hash(text.encode("utf-8", "surrogatepass")),
+        tiers=tiers,
+        rules=[_rule(r) for r in spec.rules],
+        source=filename,
+    )
+
+
+def load_policy_file(path: Path) -> Policy:
+    """Read and load a policy file; its hash is that of the bytes on disk."""
+    return load_policy(read_text_file(path, PolicyError), str(path))
+
+
+def _tier(name: str, spec: TierSpec) -> Tier:
+    lim = spec.limits
+    return Tier(
+        name=name, pool=spec.pool,
+        limits=Limits(cpus=lim.cpus, memory=lim.memory, pids=lim.pids, disk=lim.disk,
+                      timeout=lim.timeout),
+        requires_approval=spec.requires_approval, egress=tuple(spec.egress),
+        secret_classes=tuple(spec.secret_classes), token_audiences=tuple(spec.token_audiences),
+    )
+
+
+def _rule(spec: RuleSpec) -> Rule:
+    m = spec.match
+
+    def opt(values: list[str] | None) -> tuple[str, ...] | None:
+        return None if values is None else tuple(values)
+
+    return Rule(name=spec.name, tier=spec.tier, events=opt(list(m.event) if m.event else None),
+                fork=m.fork, refs=opt(m.ref),
+                author_associations=opt(list(m.author_association) if m.author_association
+                                        else None),
+                repositories=opt(m.repository))

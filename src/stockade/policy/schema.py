@@ -1,0 +1,156 @@
+"""The policy file format, version 1, and the event it classifies (pydantic, unknown keys refused).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from stockade.pipeline.located import PATTERN_WORDS
+from stockade.pipeline.models import Duration, Size, TierName
+
+EventName = Literal["push", "pull_request", "manual"]
+AuthorAssociation = Literal[
+    # GitHub's values (pull_request.author_association).
+    "OWNER", "MEMBER", "COLLABORATOR", "CONTRIBUTOR",
+    "FIRST_TIME_CONTRIBUTOR", "FIRST_TIMER", "MANNEQUIN", "NONE",
+]
+POOL_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+RULE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+REF_GLOB = r"^refs/[^\s\x00]{1,250}$"
+# Host, *.domain, optional :port. The egress issue enforces these; the shape is fixed now.
+HOST_PATTERN = (
+    r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*(:\d{1,5})?$"
+)
+SHA = r"^([0-9a-f]{40}|[0-9a-f]{64})$"
+LABEL = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$"
+PATTERN_WORDS.update({
+    POOL_NAME: "use lowercase letters, digits, '_' or '-' (at most 64)",
+    RULE_NAME: "use letters, digits, '_', '.' or '-' (at most 64)",
+    REF_GLOB: "write a full ref pattern such as refs/heads/main or refs/tags/v*",
+    HOST_PATTERN: "write a host such as pypi.org, *.example.com or example.com:8443",
+    SHA: "write the full commit id: 40 (or 64) lowercase hex digits",
+    LABEL: "use letters, digits and _ . : / -",
+})
+
+PoolName = Annotated[str, Field(pattern=POOL_NAME)]
+RuleName = Annotated[str, Field(pattern=RULE_NAME)]
+RefGlob = Annotated[str, Field(pattern=REF_GLOB)]
+HostPattern = Annotated[str, Field(pattern=HOST_PATTERN)]
+Label = Annotated[str, Field(pattern=LABEL)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class LimitsSpec(_Strict):
+    """Caps: a job asking for more is refused; a job saying nothing gets at most this."""
+
+    cpus: float = Field(gt=0, le=256, examples=[2])
+    memory: Size = Field(examples=["4Gi"])
+    pids: int = Field(ge=16, le=1_000_000, examples=[1024])
+    disk: Size = Field(examples=["10Gi"])
+    timeout: Duration = Field(examples=["1h"])
+
+
+class TierSpec(_Strict):
+    pool: PoolName = Field(examples=["untrusted"])
+    limits: LimitsSpec = Field(examples=["{cpus: 2, memory: 4Gi, pids: 1024, disk: 10Gi, "
+                                         "timeout: 1h}"])
+    requires_approval: bool = Field(default=False, examples=["false"])
+    egress: list[HostPattern] = Field(default_factory=list, examples=["[pypi.org]"])
+    secret_classes: list[Label] = Field(default_factory=list, examples=["[deploy]"])
+    token_audiences: list[Label] = Field(default_factory=list, examples=["[sts.amazonaws.com]"])
+
+
+class TiersSpec(_Strict):
+    untrusted: TierSpec
+    trusted: TierSpec
+    release: TierSpec
+
+    @model_validator(mode="after")
+    def _separate_pools(self) -> TiersSpec:
+        # Untrusted code must never share a host with trusted or release jobs (DESIGN §2).
+        seen: dict[str, str] = {}
+        for name in ("untrusted", "trusted", "release"):
+            pool = getattr(self, name).pool
+            if pool in seen:
+                raise PydanticCustomError(
+                    "shared_pool", "tiers {a} and {b} share pool {pool}",
+                    {"a": seen[pool], "b": name, "pool": repr(pool), "at": (name, "pool"),
+                     "hint": "give every tier its own pool, so a job of one tier never runs "
+                             "on a host that serves another"},
+                )
+            seen[pool] = name
+        return self
+
+
+class MatchSpec(_Strict):
+    """Conditions, all of which must hold; a condition left out matches anything."""
+
+    event: list[EventName] | None = Field(default=None, min_length=1, examples=["[push]"])
+    fork: bool | None = Field(default=None, examples=["false"])
+    ref: list[RefGlob] | None = Field(default=None, min_length=1, examples=["[refs/heads/**]"])
+    author_association: list[AuthorAssociation] | None = Field(
+        default=None, min_length=1, examples=["[OWNER, MEMBER, COLLABORATOR]"])
+    repository: list[Annotated[str, Field(min_length=1, max_length=256)]] | None = Field(
+        default=None, min_length=1, examples=["[acme/*]"])
+
+
+class RuleSpec(_Strict):
+    name: RuleName = Field(examples=["member-branches"])
+    match: MatchSpec = Field(examples=["{event: [push], ref: [refs/heads/**]}"])
+    tier: TierName = Field(examples=["trusted"])
+
+
+class PolicySpec(_Strict):
+    version: Literal[1] = Field(examples=["1"])
+    tiers: TiersSpec = Field(examples=["{untrusted: ..., trusted: ..., release: ...}"])
+    rules: list[RuleSpec] = Field(max_length=1000,
+                                  examples=["[{name: ..., match: ..., tier: ...}]"])
+
+    @model_validator(mode="after")
+    def _unique_rule_names(self) -> PolicySpec:
+        seen: set[str] = set()
+        for index, rule in enumerate(self.rules):
+            if rule.name in seen:
+                raise PydanticCustomError(
+                    "duplicate_rule", "rule name {name} is used twice",
+                    {"name": repr(rule.name), "at": ("rules", index, "name"),
+                     "hint": "give each rule its own name; decisions record it"},
+                )
+            seen.add(rule.name)
+        return self
+
+
+class Event(BaseModel):
+    """What happened: the input to classification (a webhook, a submit, a local run)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    event: EventName = Field(examples=["push"])
+    repository: str = Field(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f]+$",
+                            examples=["acme/app"])
+    ref: str = Field(pattern=r"^refs/[^\s\x00]{1,250}$", examples=["refs/heads/main"])
+    sha: str = Field(pattern=SHA, examples=["<40 hex digits>"])
+    fork: bool = Field(default=False, examples=["false"])
+    author_association: AuthorAssociation = Field(default="NONE", examples=["MEMBER"])
+    actor: str = Field(default="", max_length=256, examples=["octocat"])
+
+    @property
+    def tag(self) -> bool:
+        """Whether the ref is a tag (``refs/tags/...``)."""
+        return self.ref.startswith("refs/tags/")
+
+    @model_validator(mode="after")
+    def _fork_only_for_pull_requests(self) -> Event:
+        if self.fork and self.event != "pull_request":
+            raise PydanticCustomError(
+                "fork_event", "fork is true but the event is {event}",
+                {"event": self.event, "at": ("fork",),
+                 "hint": "only a pull_request comes from a fork; set fork: false"},
+            )
+        return self

@@ -1,0 +1,75 @@
+"""The policy as the rest of Stockade uses it: frozen values built from a validated file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stockade.pipeline import format_duration, format_size
+
+TIER_ORDER = ("untrusted", "trusted", "release")  # lower → higher trust
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on what one job of a tier may use (bytes and seconds)."""
+
+    cpus: float
+    memory: int
+    pids: int
+    disk: int
+    timeout: float
+
+    def describe(self) -> str:
+        """``cpus 2, memory 4Gi, pids 1024, disk 10Gi, timeout 1h``."""
+        return (f"cpus {self.cpus:g}, memory {format_size(self.memory)}, pids {self.pids}, "
+                f"disk {format_size(self.disk)}, timeout {format_duration(self.timeout)}")
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One trust tier: where its jobs run, what they may use, what later issues will grant."""
+
+    name: str
+    pool: str
+    limits: Limits
+    requires_approval: bool
+    egress: tuple[str, ...]
+    secret_classes: tuple[str, ...]
+    token_audiences: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Classifies matching events into ``tier``; a condition left as None matches anything."""
+
+    name: str
+    tier: str
+    events: tuple[str, ...] | None = None
+    fork: bool | None = None
+    refs: tuple[str, ...] | None = None
+    author_associations: tuple[str, ...] | None = None
+    repositories: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A validated policy, versioned by ``hash`` = ``sha256:<hex>`` of its exact bytes."""
+
+    hash: str
+    tiers: dict[str, Tier]
+    rules: list[Rule]
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Where an event's jobs run and why; recorded with every run."""
+
+    tier: str
+    pool: str
+    rule: str | None  # the matching rule; None when no rule matched (fail closed)
+    policy_hash: str
+    reason: str
+    requires_approval: bool
+    limits: Limits
+    classified_tier: str  # the tier the rules gave, before a pipeline lowered it
