@@ -1,0 +1,42 @@
+"""Unpack one image of the layout into the root filesystem cache, with Debian's ``umoci``.
+
+umoci checks every blob against its digest and the layer against its diff_id as it extracts, so
+a cached root filesystem is known to be exactly the image it is named after. The unpack happens in
+a scratch directory and is renamed into place: readers see no root filesystem or a whole one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from stockade.images.errors import ImageBuildError
+
+
+def unpack_rootfs(layout: Path, tag: str, target: Path, scratch_parent: Path) -> None:
+    """Extract image ``tag`` of ``layout`` to ``target`` (which must not exist yet)."""
+    umoci = shutil.which("umoci")
+    if umoci is None:
+        raise ImageBuildError("umoci is not installed", hint="apt-get install umoci (make deps)")
+    work = Path(tempfile.mkdtemp(prefix="unpack-", dir=scratch_parent))
+    try:
+        bundle = work / "bundle"
+        command = [umoci, "unpack", "--image", f"{layout}:{tag}", str(bundle)]
+        if os.geteuid() != 0:
+            command.insert(2, "--rootless")  # keeps files owned by the caller, who cannot chown
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise ImageBuildError(
+                f"umoci unpack of {tag} failed: {done.stderr.strip()[-500:]}",
+                hint="the layout may be damaged; rebuild with `stockade image build --force`",
+            )
+        rootfs = bundle / "rootfs"
+        # The top directory must not be writable by anyone but root: jobs run as another uid, and
+        # the sandbox mounts it read-only on top of that.
+        os.chmod(rootfs, 0o755)  # noqa: S103 (world-readable is needed, writable is not)
+        os.replace(rootfs, target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
