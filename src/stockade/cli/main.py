@@ -56,7 +56,10 @@ def exit_code_for(exc: StockadeError) -> int:
 def main() -> None:
     _register()
     try:
-        app(standalone_mode=False)
+        # Without standalone mode, click returns a command's `typer.Exit` code instead of exiting.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except StockadeError as exc:
         if _verbose:
             err_console.print_exception()
