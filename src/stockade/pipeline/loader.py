@@ -15,6 +15,11 @@ PIPELINE_FILENAME = ".stockade.yml"
 
 def load_pipeline(text: str, filename: str = PIPELINE_FILENAME) -> Pipeline:
     """Parse and validate a pipeline; raise :class:`PipelineError` listing every problem."""
+    return load_document(text, filename)[0]
+
+
+def load_document(text: str, filename: str = PIPELINE_FILENAME) -> tuple[Pipeline, Document]:
+    """Like :func:`load_pipeline`, also returning the positions of everything in the file."""
     doc, problems = read_yaml(text, filename)
     if doc.data is not None and not isinstance(doc.data, dict):
         problems.append(doc.problem((), "the file must be a mapping",
@@ -29,7 +34,7 @@ def load_pipeline(text: str, filename: str = PIPELINE_FILENAME) -> Pipeline:
     problems.extend(schema_problems)
     if problems or pipeline is None:
         raise PipelineError(problems)
-    return pipeline
+    return pipeline, doc
 
 
 def load_pipeline_file(path: Path) -> Pipeline:

@@ -1,7 +1,14 @@
 """The operator's policy: tiers, rules that classify events into them, caps, explanations."""
 
 from stockade.policy.caps import job_limits
-from stockade.policy.classify import FAIL_CLOSED_TIER, Explanation, RuleCheck, classify, explain
+from stockade.policy.classify import (
+    FAIL_CLOSED_TIER,
+    Explanation,
+    RuleCheck,
+    classify,
+    describe_match,
+    explain,
+)
 from stockade.policy.events import EventError, load_event, load_event_file
 from stockade.policy.loader import (
     PolicyError,
@@ -28,6 +35,7 @@ __all__ = [
     "Tier",
     "classify",
     "default_policy_path",
+    "describe_match",
     "explain",
     "job_limits",
     "load_event",

@@ -52,6 +52,22 @@ def mismatch(rule: Rule, event: Event) -> str | None:
     return None
 
 
+def describe_match(rule: Rule) -> str:
+    """The rule's conditions in one line: ``event push, ref refs/tags/v*``."""
+    parts = []
+    if rule.events is not None:
+        parts.append("event " + " or ".join(rule.events))
+    if rule.fork is not None:
+        parts.append(f"fork {str(rule.fork).lower()}")
+    if rule.refs is not None:
+        parts.append("ref " + " or ".join(rule.refs))
+    if rule.author_associations is not None:
+        parts.append("author association " + " or ".join(rule.author_associations))
+    if rule.repositories is not None:
+        parts.append("repository " + " or ".join(rule.repositories))
+    return ", ".join(parts) or "every event"
+
+
 def _why_match(rule: Rule, event: Event) -> str:
     parts = []
     if rule.events is not None:

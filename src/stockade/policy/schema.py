@@ -24,6 +24,7 @@ REF_GLOB = r"^refs/[^\s\x00]{1,250}$"
 HOST_PATTERN = (
     r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*(:\d{1,5})?$"
 )
+EVENT_REF = r"^refs/\S{1,250}$"
 SHA = r"^([0-9a-f]{40}|[0-9a-f]{64})$"
 LABEL = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$"
 PATTERN_WORDS.update({
@@ -31,6 +32,7 @@ PATTERN_WORDS.update({
     RULE_NAME: "use letters, digits, '_', '.' or '-' (at most 64)",
     REF_GLOB: "write a full ref pattern such as refs/heads/main or refs/tags/v*",
     HOST_PATTERN: "write a host such as pypi.org, *.example.com or example.com:8443",
+    EVENT_REF: "write the full ref, such as refs/heads/main or refs/tags/v1.0",
     SHA: "write the full commit id: 40 (or 64) lowercase hex digits",
     LABEL: "use letters, digits and _ . : / -",
 })
@@ -134,7 +136,7 @@ class Event(BaseModel):
     event: EventName = Field(examples=["push"])
     repository: str = Field(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f]+$",
                             examples=["acme/app"])
-    ref: str = Field(pattern=r"^refs/[^\s\x00]{1,250}$", examples=["refs/heads/main"])
+    ref: str = Field(pattern=EVENT_REF, examples=["refs/heads/main"])
     sha: str = Field(pattern=SHA, examples=["<40 hex digits>"])
     fork: bool = Field(default=False, examples=["false"])
     author_association: AuthorAssociation = Field(default="NONE", examples=["MEMBER"])
