@@ -37,7 +37,6 @@ git -C "$project" add -A
 git -C "$project" -c commit.gpgsign=false commit -q -m "wordstats example"
 echo "demo: example project committed at $(git -C "$project" rev-parse --short=12 HEAD) in $project"
 
-"$python" -m stockade image ls >/dev/null 2>&1 || true  # touches nothing; `run` builds if needed
 status=0
 "$python" -m stockade run "$project" || status=$?
 if [ "$status" = 0 ]; then

@@ -1,0 +1,142 @@
+"""The log shipper delivers every line exactly once, in order, whatever the network does."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from stockade.agent.protocol import LeaseLost, ServerUnavailable
+from stockade.agent.shipper import MAX_CHUNK_TEXT, LogShipper
+from stockade.api.agent import LogAck, LogBatch, StepReport
+from stockade.sandbox.interface import OutputLine
+
+
+class FlakyServer:
+    """Stores chunks by seq like the real server (idempotent), and fails on demand.
+
+    ``fail_before`` fails a request before storing anything; ``fail_after`` stores the chunks and
+    then loses the answer (the agent must resend, and the resend must not duplicate).
+    """
+
+    def __init__(self) -> None:
+        self.stored: dict[int, str] = {}
+        self.received = 0
+        self.reports: list[tuple[int, str]] = []
+        self.fail_before: set[int] = set()  # request numbers
+        self.fail_after: set[int] = set()
+        self.lock = threading.Lock()
+
+    def send(self, batch: LogBatch) -> LogAck:
+        with self.lock:
+            self.received += 1
+            number = self.received
+            if number in self.fail_before:
+                raise ServerUnavailable("connection refused")
+            for chunk in batch.chunks:
+                self.stored.setdefault(chunk.seq, chunk.text)
+            acked = -1
+            while acked + 1 in self.stored:
+                acked += 1
+            if number in self.fail_after:
+                raise ServerUnavailable("read timeout")
+            return LogAck(acked_seq=acked)
+
+    def report(self, report: StepReport) -> None:
+        with self.lock:
+            self.reports.append((report.index, report.status))
+
+    def lines(self) -> list[str]:
+        return [self.stored[seq] for seq in sorted(self.stored)]
+
+
+def line(text: str, step: int = 0) -> OutputLine:
+    return OutputLine(step=step, stream="stdout", text=text, ts=time.time())
+
+
+def test_every_line_arrives_once_in_order() -> None:
+    server = FlakyServer()
+    shipper = LogShipper(server.send, server.report).start()
+    for i in range(1000):
+        shipper.put(line(f"line {i}"))
+    assert shipper.close(timeout_s=10)
+    assert server.lines() == [f"line {i}" for i in range(1000)]
+    assert shipper.last_seq == 999
+    # Lines queued while a request is in flight leave together: far fewer requests than lines.
+    assert server.received < 1000
+
+
+def test_lost_answers_and_refused_requests_are_resent_without_duplicates() -> None:
+    server = FlakyServer()
+    server.fail_before = {1, 3}
+    server.fail_after = {2, 4, 5}
+    shipper = LogShipper(server.send, server.report, retry_delay_s=0.01).start()
+    for i in range(50):
+        shipper.put(line(f"line {i}"))
+        if i % 10 == 0:
+            time.sleep(0.01)
+    assert shipper.close(timeout_s=10)
+    assert server.lines() == [f"line {i}" for i in range(50)]
+    assert len(server.stored) == 50
+    assert shipper.stats().resends > 0
+
+
+def test_server_that_forgot_chunks_gets_them_again() -> None:
+    server = FlakyServer()
+    shipper = LogShipper(server.send, server.report).start()
+    for i in range(10):
+        shipper.put(line(f"line {i}"))
+    assert shipper.flush(timeout_s=5)
+    del server.stored[3]  # as if the server lost a chunk it had acked
+    shipper.resend_all()
+    assert shipper.close(timeout_s=5)
+    assert server.lines() == [f"line {i}" for i in range(10)]
+
+
+def test_long_lines_are_split_never_cut() -> None:
+    server = FlakyServer()
+    shipper = LogShipper(server.send, server.report).start()
+    text = "x" * (2 * MAX_CHUNK_TEXT + 10)
+    shipper.put(line(text))
+    assert shipper.close(timeout_s=5)
+    assert "".join(server.lines()) == text
+    assert shipper.last_seq == 2
+
+
+def test_step_reports_follow_the_lines_queued_before_them() -> None:
+    server = FlakyServer()
+    order: list[str] = []
+
+    def send(batch: LogBatch) -> LogAck:
+        order.extend(c.text for c in batch.chunks)
+        return server.send(batch)
+
+    def report(r: StepReport) -> None:
+        order.append(f"report {r.index} {r.status}")
+
+    shipper = LogShipper(send, report).start()
+    shipper.put(line("step zero says hi"))
+    shipper.report(StepReport(index=0, name="a", status="success", exit_code=0))
+    assert shipper.close(timeout_s=5)
+    assert order == ["step zero says hi", "report 0 success"]
+
+
+def test_lost_lease_stops_delivery() -> None:
+    def send(_batch: LogBatch) -> LogAck:
+        raise LeaseLost("gone")
+
+    shipper = LogShipper(send, lambda _r: None).start()
+    shipper.put(line("nobody will read this"))
+    assert not shipper.flush(timeout_s=5)
+    assert shipper.lost
+
+
+@pytest.mark.parametrize("count", [0, 1])
+def test_last_seq_counts_queued_lines(count: int) -> None:
+    server = FlakyServer()
+    shipper = LogShipper(server.send, server.report).start()
+    for i in range(count):
+        shipper.put(line(str(i)))
+    assert shipper.close(timeout_s=5)
+    assert shipper.last_seq == count - 1
