@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from stockade.images import oci
+from stockade.images.assemble import assemble_image
 from stockade.images.errors import ImageBuildError, ImageNotFound
-from stockade.images.layer import write_layer
 from stockade.images.recipe import DEFAULT_RECIPE, Recipe, apt_fingerprint
 from stockade.images.store import ImageRecord, ImageStore
 
@@ -68,36 +68,21 @@ def build_default_image(
         packages = installed_packages(tree)
         report("writing the image layer", _LAYER_START)
         total = max(_tree_bytes(tree), 1)
-        layer = write_layer(
+        command = " ".join(recipe.mmdebstrap_command(Path("ROOTFS"))[: -len(recipe.sources)])
+        image = assemble_image(
+            store,
             tree,
-            work / "layer.tar.gz",
             epoch=epoch,
-            progress=lambda done: report(
+            packages=packages,
+            recipe=recipe.key(),
+            created_by=command,
+            title=f"stockade-runner-{name}",
+            layer_progress=lambda done: report(
                 "writing the image layer",
                 _LAYER_START + (_LAYER_END - _LAYER_START) * min(done / total, 1.0),
             ),
         )
-        report("writing the OCI layout", _LAYER_END)
-        command = " ".join(recipe.mmdebstrap_command(Path("ROOTFS"))[:-len(recipe.sources)])
-        config = store.put_blob(
-            oci.image_config(
-                created=epoch,
-                diff_id=layer.diff_id,
-                packages=packages,
-                recipe=recipe.key(),
-                created_by=command,
-            )
-        )
-        store.put_blob_file(work / "layer.tar.gz", layer.digest)
-        manifest_bytes = oci.image_manifest(
-            config=oci.Descriptor(oci.MEDIA_CONFIG, config.digest, config.size),
-            layers=[oci.Descriptor(oci.MEDIA_LAYER_GZIP, layer.digest, layer.size)],
-            created=epoch,
-            title=f"stockade-runner-{name}",
-        )
-        manifest = store.put_blob(manifest_bytes)
-        manifest = oci.Descriptor(oci.MEDIA_MANIFEST, manifest.digest, manifest.size)
-        store.add_manifest(manifest)
+        manifest = image.manifest
         report("unpacking and verifying the root filesystem (umoci)", 0.9)
         store.rootfs(manifest.digest)
         _write_build_info(
@@ -106,7 +91,7 @@ def build_default_image(
             recipe=recipe,
             fingerprint=fingerprint,
             epoch=epoch,
-            uncompressed=layer.uncompressed_size,
+            uncompressed=image.uncompressed_size,
         )
         store.tag(manifest, name)
         record = store.resolve(manifest.digest)
