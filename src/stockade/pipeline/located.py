@@ -151,11 +151,11 @@ def _walk(model: type[BaseModel], loc: FieldPath) -> tuple[Any, FieldInfo | None
                 return Any, None
             current = field.annotation
         elif typing.get_origin(current) is dict:
-            current = typing.get_args(current)[1]
+            current, field = typing.get_args(current)[1], None  # an entry, not the field
         elif typing.get_origin(current) is list:
-            current = typing.get_args(current)[0]
+            current, field = typing.get_args(current)[0], None
         else:
-            return Any, field
+            return Any, None
     return _unwrap(current), field
 
 

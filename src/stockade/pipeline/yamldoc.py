@@ -60,6 +60,9 @@ class Document:
         return Problem(self.filename, line, column, format_path(path), message, hint)
 
 
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
 def _pos(node: Node) -> tuple[int, int]:
     return (node.start_mark.line + 1, node.start_mark.column + 1)
 
@@ -82,6 +85,11 @@ class _Builder:
         self.doc.values[path] = _pos(node)
         if depth > MAX_DEPTH:
             self._add(node, path, f"nested more than {MAX_DEPTH} levels deep", "flatten it")
+            return None
+        if isinstance(node, MappingNode | SequenceNode) and node.tag not in _PLAIN_TAGS:
+            # Safe construction would refuse it; refuse it here with a position instead.
+            self._add(node, path, f"YAML tag {node.tag!r} is not supported",
+                      "remove the tag; write a plain mapping or list")
             return None
         if isinstance(node, MappingNode):
             return self._mapping(node, path, depth)
@@ -141,7 +149,9 @@ def read_yaml(text: str, filename: str) -> tuple[Document, list[Problem]]:
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         hint = ("repeat the value instead" if "alias" in str(exc.problem)
                 else "check indentation, quoting and colons on this line")
-        return doc, [Problem(filename, line, column, "", f"YAML syntax: {exc.problem}", hint)]
+        context = f"{exc.context}: " if exc.context else ""
+        return doc, [Problem(filename, line, column, "", f"YAML syntax: {context}{exc.problem}",
+                             hint)]
     except yaml.YAMLError as exc:
         return doc, [Problem(filename, 1, 1, "", f"YAML: {exc}", "save the file as UTF-8 YAML")]
     finally:
