@@ -1,6 +1,9 @@
-"""``stockade image build|ls``: the runner images in this machine's image store."""
+"""``stockade image build|ls|inspect``: the runner images in this machine's image store."""
 
 from __future__ import annotations
+
+import json
+from dataclasses import asdict
 
 import typer
 from rich.console import Console
@@ -82,6 +85,16 @@ def list_images(
             out.print(f"\n[bold]{record.name or record.digest}[/]")
             for package, version in record.packages:
                 out.print(f"  {package} {version}", highlight=False)
+
+
+@image_app.command("inspect")
+def inspect(ref: str = typer.Argument(..., help="Image name or sha256:<hex> digest.")) -> None:
+    """Print one image's record as JSON (digest, creation time, size, package versions)."""
+    store = _store()
+    record = store.resolve(ref)
+    body = asdict(record) | {"rootfs": str(store.rootfs_dir / record.digest.split(":")[1])}
+    body["packages"] = {package: version for package, version in record.packages}
+    typer.echo(json.dumps(body, indent=2))
 
 
 def _human(size: int) -> str:
