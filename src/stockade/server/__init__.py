@@ -1,0 +1,1 @@
+"""The control-plane server: FastAPI app, routes, auth, scheduler, webhooks."""

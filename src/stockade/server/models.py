@@ -1,0 +1,185 @@
+"""Request and answer bodies of the people-facing API (docs/rest-api.md).
+
+Requests refuse unknown fields; answers are built from the store's records.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stockade.store.records import JobRecord, LogLineRecord, RunRecord
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RunCreate(_Strict):
+    repository: str = Field(min_length=1, max_length=4096)
+    ref: str = Field(default="", max_length=1024)
+    sha: str = Field(default="", max_length=64)
+    event: str = Field(default="manual", pattern=r"^(manual|push|pull_request)$")
+    tier: str | None = Field(default=None, max_length=64)
+    pipeline: str | None = Field(default=None, max_length=1_000_000)
+    priority: int = Field(default=0, ge=-100, le=100)
+
+
+class TokenCreate(_Strict):
+    name: str = Field(min_length=1, max_length=128)
+    role: str = Field(pattern=r"^(admin|maintainer|viewer)$")
+
+
+class RegistrationTokenCreate(_Strict):
+    pool: str = Field(min_length=1, max_length=64)
+    ttl_s: float | None = Field(default=None, gt=0, le=7 * 24 * 3600)
+
+
+class StepOut(BaseModel):
+    index: int
+    name: str
+    status: str
+    exit_code: int | None
+    duration_s: float | None
+
+
+class JobOut(BaseModel):
+    id: str
+    run_id: str
+    name: str
+    status: str
+    attempt: int
+    infra_retries: int
+    outcome: str | None
+    detail: str
+    needs: list[str]
+    tier: str
+    pool: str
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    steps: list[StepOut]
+
+    @classmethod
+    def of(cls, job: JobRecord) -> JobOut:
+        return cls(
+            id=job.id,
+            run_id=job.run_id,
+            name=job.name,
+            status=job.status,
+            attempt=job.attempt,
+            infra_retries=job.infra_retries,
+            outcome=job.outcome,
+            detail=job.detail,
+            needs=list(job.needs),
+            tier=job.tier,
+            pool=job.pool,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            steps=[StepOut(**s.__dict__) for s in job.steps],
+        )
+
+
+class RunOut(BaseModel):
+    id: str
+    status: str
+    repository: str
+    ref: str
+    sha: str
+    event: str
+    actor: str
+    fork: bool
+    tier: str
+    pool: str
+    rule: str
+    policy_hash: str
+    reason: str
+    requires_approval: bool
+    approved_by: str | None
+    created_at: float
+    finished_at: float | None
+    jobs: list[JobOut]
+
+    @classmethod
+    def of(cls, run: RunRecord) -> RunOut:
+        return cls(
+            id=run.id,
+            status=run.status,
+            repository=run.repository,
+            ref=run.ref,
+            sha=run.sha,
+            event=run.event,
+            actor=run.actor,
+            fork=run.fork,
+            tier=run.tier,
+            pool=run.pool,
+            rule=run.rule,
+            policy_hash=run.policy_hash,
+            reason=run.reason,
+            requires_approval=run.requires_approval,
+            approved_by=run.approved_by,
+            created_at=run.created_at,
+            finished_at=run.finished_at,
+            jobs=[JobOut.of(j) for j in run.jobs],
+        )
+
+
+class RunList(BaseModel):
+    runs: list[RunOut]
+
+
+class LogLineOut(BaseModel):
+    cursor: int
+    job_id: str
+    attempt: int
+    seq: int
+    step: int
+    stream: str
+    ts: float
+    text: str
+
+    @classmethod
+    def of(cls, line: LogLineRecord) -> LogLineOut:
+        return cls(**line.__dict__)
+
+
+class LogPage(BaseModel):
+    lines: list[LogLineOut]
+    done: bool
+
+
+class TokenOut(BaseModel):
+    id: str
+    name: str
+    role: str
+    created_at: float
+
+
+class TokenCreated(TokenOut):
+    token: str
+
+
+class TokenList(BaseModel):
+    tokens: list[TokenOut]
+
+
+class RegistrationTokenOut(BaseModel):
+    token: str
+    pool: str
+    expires_at: float
+
+
+class AgentOut(BaseModel):
+    id: str
+    name: str
+    pool: str
+    last_seen: float
+    state: str
+
+
+class AgentList(BaseModel):
+    agents: list[AgentOut]
+
+
+class Health(BaseModel):
+    status: str

@@ -1,0 +1,237 @@
+"""The agent protocol (src/stockade/api/agent.py), plus registration tokens and the agent list.
+
+Every lease call checks that the lease is held by the calling agent and belongs to its pool: a
+credential of one pool can never touch work of another.
+"""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+from fastapi import APIRouter, Depends, Request, Response
+
+from stockade.api.agent import (
+    Checkout,
+    CompleteRequest,
+    HeartbeatResponse,
+    JobPayload,
+    Lease,
+    LeaseRequest,
+    LogAck,
+    LogBatch,
+    RegisterRequest,
+    RegisterResponse,
+    ReleaseRequest,
+    StepReport,
+)
+from stockade.server.auth import admin, require_agent, viewer
+from stockade.server.models import (
+    AgentList,
+    AgentOut,
+    RegistrationTokenCreate,
+    RegistrationTokenOut,
+)
+from stockade.server.notify import wait
+from stockade.server.state import ServerState, get_state
+from stockade.store import credentials, dispatch
+from stockade.store.credentials import AgentPrincipal, Principal
+from stockade.store.logs import Chunk, append_logs
+
+router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
+log = structlog.get_logger("stockade.server")
+
+# Long-polls re-check the database this often even without a wake-up, so a job queued by
+# another server process on the same database is still found.
+POLL_INTERVAL_S = 1.0
+
+
+@router.post("/registration-tokens", status_code=201, response_model=RegistrationTokenOut)
+async def create_registration_token(
+    body: RegistrationTokenCreate,
+    state: ServerState = Depends(get_state),
+    who: Principal = Depends(admin),
+) -> RegistrationTokenOut:
+    """A single-use, short-lived token that lets one agent join one pool."""
+    ttl = body.ttl_s if body.ttl_s is not None else state.settings.registration_token_ttl_s
+    token, expires = await state.call(
+        credentials.create_registration_token, state.db, body.pool, ttl, who.token_id
+    )
+    log.info("registration_token_created", pool=body.pool, by=who.name, ttl_s=ttl)
+    return RegistrationTokenOut(token=token, pool=body.pool, expires_at=expires)
+
+
+@router.get("", response_model=AgentList)
+async def list_agents(
+    state: ServerState = Depends(get_state), _: Principal = Depends(viewer)
+) -> AgentList:
+    """Registered agents with their pool and when they were last heard from."""
+    found = await state.call(credentials.list_agents, state.db)
+    return AgentList(agents=[AgentOut(**a.__dict__) for a in found])
+
+
+@router.post("/register", response_model=RegisterResponse)
+async def register(
+    body: RegisterRequest, state: ServerState = Depends(get_state)
+) -> RegisterResponse:
+    """Exchange a registration token for this agent's own credential."""
+    agent_id, credential = await state.call(
+        credentials.register_agent, state.db, body.registration_token, body.name, body.pool
+    )
+    log.info("agent_registered", agent_id=agent_id, pool=body.pool, name=body.name)
+    return RegisterResponse(
+        agent_id=agent_id,
+        credential=credential,
+        pool=body.pool,
+        heartbeat_interval_s=state.settings.heartbeat_interval_s,
+        lease_ttl_s=state.settings.lease_ttl_s,
+    )
+
+
+@router.post("/lease", response_model=Lease, responses={204: {"description": "no job came"}})
+async def lease(
+    body: LeaseRequest,
+    request: Request,
+    state: ServerState = Depends(get_state),
+    agent: AgentPrincipal = Depends(require_agent),
+) -> Lease | Response:
+    """Long-poll for the next job of the agent's own pool."""
+    deadline = time.monotonic() + body.wait_s
+    await state.call(credentials.touch_agent, state.db, agent.agent_id)
+    while True:
+        woken = state.notifier.event(f"pool:{agent.pool}")
+        if await request.is_disconnected():
+            return Response(status_code=204)  # nobody would receive the lease
+        claimed = await state.call(
+            dispatch.claim_job, state.db, agent.pool, agent.agent_id, state.settings.lease_ttl_s
+        )
+        if claimed is not None:
+            job = claimed.job
+            assert job.lease_id is not None and job.lease_expires_at is not None
+            state.notifier.notify(f"job:{job.id}")
+            state.notifier.notify(f"run:{job.run_id}")
+            log.info(
+                "job_leased",
+                job_id=job.id,
+                run_id=job.run_id,
+                agent_id=agent.agent_id,
+                pool=agent.pool,
+                attempt=job.attempt,
+                sha=claimed.run_sha,
+            )
+            return Lease(
+                lease_id=job.lease_id,
+                job_id=job.id,
+                run_id=job.run_id,
+                attempt=job.attempt,
+                tier=job.tier,
+                pool=job.pool,
+                expires_at=job.lease_expires_at,
+                job=JobPayload.model_validate_json(job.payload),
+                checkout=Checkout(repo_url=claimed.run_repository, sha=claimed.run_sha),
+            )
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return Response(status_code=204)
+        await wait(woken, min(remaining, POLL_INTERVAL_S))
+
+
+@router.post("/leases/{lease_id}/heartbeat", response_model=HeartbeatResponse)
+async def heartbeat(
+    lease_id: str,
+    state: ServerState = Depends(get_state),
+    agent: AgentPrincipal = Depends(require_agent),
+) -> HeartbeatResponse:
+    """Keep the lease alive; ``cancel`` tells the agent to stop the job."""
+    expires, cancel = await state.call(
+        dispatch.heartbeat,
+        state.db,
+        lease_id,
+        agent.agent_id,
+        agent.pool,
+        state.settings.lease_ttl_s,
+    )
+    return HeartbeatResponse(expires_at=expires, cancel=cancel)
+
+
+@router.post("/leases/{lease_id}/logs", response_model=LogAck)
+async def logs(
+    lease_id: str,
+    body: LogBatch,
+    state: ServerState = Depends(get_state),
+    agent: AgentPrincipal = Depends(require_agent),
+) -> LogAck:
+    """Store log chunks; a chunk already stored is ignored, so resends never duplicate."""
+    chunks = [Chunk(c.seq, c.step, c.stream, c.ts, c.text) for c in body.chunks]
+    acked, effects = await state.call(
+        append_logs, state.db, lease_id, agent.agent_id, agent.pool, chunks
+    )
+    state.notifier.publish(effects)
+    return LogAck(acked_seq=acked)
+
+
+@router.post("/leases/{lease_id}/steps", status_code=204)
+async def steps(
+    lease_id: str,
+    body: StepReport,
+    state: ServerState = Depends(get_state),
+    agent: AgentPrincipal = Depends(require_agent),
+) -> Response:
+    """Record a step's status."""
+    await state.change(
+        dispatch.report_step,
+        state.db,
+        lease_id,
+        agent.agent_id,
+        agent.pool,
+        index=body.index,
+        name=body.name,
+        status=body.status,
+        exit_code=body.exit_code,
+        duration_s=body.duration_s,
+    )
+    return Response(status_code=204)
+
+
+@router.post("/leases/{lease_id}/complete", status_code=204)
+async def complete(
+    lease_id: str,
+    body: CompleteRequest,
+    state: ServerState = Depends(get_state),
+    agent: AgentPrincipal = Depends(require_agent),
+) -> Response:
+    """Finish the job with the agent's outcome (409 logs_incomplete: resend logs first)."""
+    await state.change(
+        dispatch.complete,
+        state.db,
+        lease_id,
+        agent.agent_id,
+        agent.pool,
+        outcome=body.outcome,
+        detail=body.detail,
+        last_seq=body.last_seq,
+        policy=state.retry,
+    )
+    log.info("job_completed", lease_id=lease_id, agent_id=agent.agent_id, outcome=body.outcome)
+    return Response(status_code=204)
+
+
+@router.post("/leases/{lease_id}/release", status_code=204)
+async def release(
+    lease_id: str,
+    body: ReleaseRequest,
+    state: ServerState = Depends(get_state),
+    agent: AgentPrincipal = Depends(require_agent),
+) -> Response:
+    """Hand the job back (the agent is draining); it is requeued."""
+    await state.change(
+        dispatch.release,
+        state.db,
+        lease_id,
+        agent.agent_id,
+        agent.pool,
+        reason=body.reason,
+        policy=state.retry,
+    )
+    log.info("job_released", lease_id=lease_id, agent_id=agent.agent_id)
+    return Response(status_code=204)
