@@ -33,6 +33,8 @@ _STAGES = (
     ("cleaning package lists", "cleaning up", 0.62),
 )
 _LAYER_START, _LAYER_END = 0.65, 0.85
+# Mount points a sandbox needs in its read-only root: the runtime cannot create them there.
+SANDBOX_MOUNT_POINTS = ("workspace",)
 BUILD_INFO = "build.json"
 
 
@@ -66,6 +68,8 @@ def build_default_image(
         tree = work / "rootfs"
         _mmdebstrap(recipe, tree, epoch, report)
         packages = installed_packages(tree)
+        for mount_point in SANDBOX_MOUNT_POINTS:
+            (tree / mount_point).mkdir(mode=0o755, exist_ok=True)
         report("writing the image layer", _LAYER_START)
         total = max(_tree_bytes(tree), 1)
         command = " ".join(recipe.mmdebstrap_command(Path("ROOTFS"))[: -len(recipe.sources)])

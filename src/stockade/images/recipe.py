@@ -18,7 +18,7 @@ import httpx
 
 # Bump when the way an image is put together changes (layer writer, config fields), so that an
 # unchanged recipe still rebuilds with the new builder.
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"  # 2: the image has /workspace
 
 
 @dataclass(frozen=True)

@@ -102,3 +102,19 @@ def test_rebuild_with_the_same_epoch_gives_the_same_digest(
     assert rebuilt.digest == default.digest
     assert rebuilt.created == default.created
     assert (fresh.rootfs(rebuilt.digest) / "usr/bin/git").exists()
+
+
+@pytest.mark.root
+def test_default_image_holds_the_ci_tools_and_their_versions(image_store: ImageStore) -> None:
+    default = image_store.resolve("default")
+    versions = dict(default.packages)
+    for package in ("bash", "coreutils", "git", "curl", "ca-certificates", "python3", "make",
+                    "procps"):
+        assert versions.get(package), f"{package} missing from the recorded packages"
+    rootfs = image_store.rootfs(default.digest)
+    for tool in ("bin/bash", "usr/bin/git", "usr/bin/curl", "usr/bin/python3", "usr/bin/make",
+                 "usr/bin/ps", "etc/ssl/certs/ca-certificates.crt"):
+        assert (rootfs / tool).exists(), tool
+    assert (rootfs / "workspace").is_dir()  # the sandbox's mount point is part of the image
+    assert not any((rootfs / "dev").iterdir())  # the runtime provides /dev
+    assert rootfs.stat().st_uid == 0 and not rootfs.stat().st_mode & 0o022
