@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def stockade(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "stockade", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "stockade", *args], check=False, cwd=cwd,
                           capture_output=True, text=True, timeout=60)
 
 
