@@ -10,7 +10,8 @@ STAMP := $(VENV)/.stamp
 export STOCKADE_TEST_HOME ?= $(CURDIR)/.stockade-test
 
 APT_PACKAGES := python3 python3-venv python3-dev git ca-certificates crun runc bubblewrap umoci \
-	skopeo mmdebstrap uidmap iproute2 procps keyutils libseccomp2 util-linux curl
+	skopeo mmdebstrap uidmap iproute2 procps keyutils libseccomp2 util-linux curl \
+	golang-github-opencontainers-specs-dev
 
 .PHONY: deps venv test test-fast lint typecheck bench demo lock image clean
 
