@@ -98,6 +98,10 @@ def _problem(model: type[BaseModel], doc: Document, err: ErrorDetails) -> Proble
         hint = f"must be {_BOUNDS[kind]} {bound}"
     elif kind in ("too_short", "string_too_short") and isinstance(value, list | dict | str):
         message = "must not be empty"
+    elif kind in ("too_long", "string_too_long"):
+        unit = "characters" if kind == "string_too_long" else "entries"
+        message = f"too long: at most {ctx.get('max_length')} {unit}"
+        hint = hint or "split or shorten it"
     else:
         message = err["msg"]
     if not hint and example:

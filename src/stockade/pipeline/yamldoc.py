@@ -81,20 +81,17 @@ class _Builder:
             Problem(self.doc.filename, line, column, format_path(path), message, hint)
         )
 
-    def build(self, node: Node, path: FieldPath, depth: int = 0) -> object:
+    def build(self, node: Node, path: FieldPath) -> object:
         self.doc.values[path] = _pos(node)
-        if depth > MAX_DEPTH:
-            self._add(node, path, f"nested more than {MAX_DEPTH} levels deep", "flatten it")
-            return None
         if isinstance(node, MappingNode | SequenceNode) and node.tag not in _PLAIN_TAGS:
             # Safe construction would refuse it; refuse it here with a position instead.
             self._add(node, path, f"YAML tag {node.tag!r} is not supported",
                       "remove the tag; write a plain mapping or list")
             return None
         if isinstance(node, MappingNode):
-            return self._mapping(node, path, depth)
+            return self._mapping(node, path)
         if isinstance(node, SequenceNode):
-            return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         assert isinstance(node, ScalarNode)
         try:
             return self._scalars.construct_object(node, deep=True)
@@ -103,7 +100,7 @@ class _Builder:
                       "write a plain string, number or boolean")
             return None
 
-    def _mapping(self, node: MappingNode, path: FieldPath, depth: int) -> dict[str, object]:
+    def _mapping(self, node: MappingNode, path: FieldPath) -> dict[str, object]:
         out: dict[str, object] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
@@ -119,20 +116,27 @@ class _Builder:
                           f"{first_line})", "remove one of them; YAML keeps only one silently")
                 continue
             self.doc.keys[child] = _pos(key_node)
-            out[key] = self.build(value_node, child, depth + 1)
+            out[key] = self.build(value_node, child)
         return out
 
 
-class _NoAliasComposer(yaml.SafeLoader):
-    """A SafeLoader whose composer refuses aliases (anchors are harmless without them)."""
-
-    def compose_node(self, parent: Node | None, index: int) -> Node | None:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()  # type: ignore[no-untyped-call]
-            raise yaml.composer.ComposerError(
-                None, None, "anchors and aliases (*name) are not supported", event.start_mark
-            )
-        return super().compose_node(parent, index)  # type: ignore[no-any-return]
+def _scan(text: str, filename: str) -> Problem | None:
+    """Refuse aliases and deep nesting before composing: PyYAML's parser is iterative, its
+    composer recursive, and an alias lets a small file stand for a huge tree."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            return Problem(filename, event.start_mark.line + 1, event.start_mark.column + 1, "",
+                           "anchors and aliases (*name) are not supported",
+                           "repeat the value instead")
+        if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return Problem(filename, event.start_mark.line + 1, event.start_mark.column + 1,
+                               "", f"nested more than {MAX_DEPTH} levels deep", "flatten it")
+        elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+            depth -= 1
+    return None
 
 
 def read_yaml(text: str, filename: str) -> tuple[Document, list[Problem]]:
@@ -141,14 +145,16 @@ def read_yaml(text: str, filename: str) -> tuple[Document, list[Problem]]:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         return doc, [Problem(filename, 1, 1, "", f"file is larger than {MAX_FILE_BYTES} bytes",
                              "a pipeline or policy file is small text; split or shorten it")]
-    loader = _NoAliasComposer(text)
+    loader = yaml.SafeLoader(text)
     try:
+        refused = _scan(text, filename)
+        if refused is not None:
+            return doc, [refused]
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        hint = ("repeat the value instead" if "alias" in str(exc.problem)
-                else "check indentation, quoting and colons on this line")
+        hint = "check indentation, quoting and colons on this line"
         context = f"{exc.context}: " if exc.context else ""
         return doc, [Problem(filename, line, column, "", f"YAML syntax: {context}{exc.problem}",
                              hint)]

@@ -73,3 +73,15 @@ def test_dates_are_not_strings() -> None:
     problem = only_problem("version: 1\njobs:\n  a:\n    env: {D: 2024-01-01}\n    " + S + "\n")
     assert (problem.field, problem.hint) == ("jobs.a.env.D", "")
     assert "expected a string" in problem.message
+
+
+def test_deep_nesting_is_refused_without_recursion_errors() -> None:
+    problem = only_problem("a: " + "[" * 50000 + "]" * 50000 + "\n")
+    assert problem.message == "nested more than 32 levels deep"
+    assert (problem.line, problem.column) == (1, 35)
+
+
+def test_more_than_256_jobs_is_refused() -> None:
+    jobs = "".join(f"  j{i}: {{{S}}}\n" for i in range(257))
+    problem = only_problem("version: 1\njobs:\n" + jobs)
+    assert (problem.field, problem.message) == ("jobs", "too long: at most 256 entries")
