@@ -125,15 +125,17 @@ def _scan(text: str, filename: str) -> Problem | None:
     composer recursive, and an alias lets a small file stand for a huge tree."""
     depth = 0
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        mark = event.start_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         if isinstance(event, yaml.AliasEvent):
-            return Problem(filename, event.start_mark.line + 1, event.start_mark.column + 1, "",
+            return Problem(filename, line, column, "",
                            "anchors and aliases (*name) are not supported",
                            "repeat the value instead")
         if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
-                return Problem(filename, event.start_mark.line + 1, event.start_mark.column + 1,
-                               "", f"nested more than {MAX_DEPTH} levels deep", "flatten it")
+                return Problem(filename, line, column, "",
+                               f"nested more than {MAX_DEPTH} levels deep", "flatten it")
         elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
             depth -= 1
     return None
