@@ -94,7 +94,7 @@ def to_job_spec(lease: Lease) -> JobSpec:
 
 
 class _StepTracker:
-    """Reports a step as ``running`` when its first line of output arrives."""
+    """Reports a step as ``running`` just before its first line of output."""
 
     def __init__(self, lease: Lease, shipper: LogShipper) -> None:
         self._names = [s.name for s in lease.job.steps]

@@ -7,8 +7,9 @@ duplicate nor lose a line. Sending starts as soon as a line arrives; while a req
 new lines pile up and leave together in the next batch, which keeps first-line latency low and
 batches large under load without a fixed flush timer.
 
-Step reports travel through the same thread, after the lines queued before them, so a step is
-never reported finished ahead of its own output.
+Step reports travel through the same thread at their exact place in the stream: after the lines
+queued before them and before the lines queued after them. So a step is reported ``running``
+before its first line is stored (a log reader can name it) and never finished ahead of its output.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class LogShipper:
         # Kept until the job is completed: if the server ever says it misses a chunk, we still
         # hold it and can send it again.
         self._chunks: list[LogChunk] = []
-        self._reports: deque[StepReport] = deque()
+        self._reports: deque[tuple[int, StepReport]] = deque()  # (after seq, report)
         self._acked = -1
         self._sent_max = -1
         self._closing = False
@@ -91,7 +92,7 @@ class LogShipper:
     def report(self, report: StepReport) -> None:
         """Queue a step report, delivered after every line queued before it."""
         with self._cond:
-            self._reports.append(report)
+            self._reports.append((len(self._chunks) - 1, report))
             self._cond.notify()
 
     @property
@@ -142,18 +143,19 @@ class LogShipper:
             while True:
                 if self._closing or self._lost:
                     return None
-                pending = self._acked < len(self._chunks) - 1
-                if pending:
+                if self._reports and self._reports[0][0] <= self._acked:
+                    return [], self._reports[0][1]
+                # Lines up to the next report's place first; never past it.
+                limit = self._reports[0][0] if self._reports else len(self._chunks) - 1
+                if self._acked < limit:
                     batch: list[LogChunk] = []
                     size = 0
-                    for chunk in self._chunks[self._acked + 1 :]:
+                    for chunk in self._chunks[self._acked + 1 : limit + 1]:
                         size += len(chunk.text) + 64
                         if batch and (len(batch) >= MAX_BATCH_CHUNKS or size > MAX_BATCH_BYTES):
                             break
                         batch.append(chunk)
                     return batch, None
-                if self._reports:
-                    return [], self._reports[0]
                 self._cond.wait()
 
     def _run(self) -> None:

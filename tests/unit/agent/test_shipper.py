@@ -104,7 +104,7 @@ def test_long_lines_are_split_never_cut() -> None:
     assert shipper.last_seq == 2
 
 
-def test_step_reports_follow_the_lines_queued_before_them() -> None:
+def test_step_reports_keep_their_place_in_the_stream() -> None:
     server = FlakyServer()
     order: list[str] = []
 
@@ -116,10 +116,14 @@ def test_step_reports_follow_the_lines_queued_before_them() -> None:
         order.append(f"report {r.index} {r.status}")
 
     shipper = LogShipper(send, report).start()
+    shipper.report(StepReport(index=0, name="a", status="running"))
     shipper.put(line("step zero says hi"))
+    shipper.put(line("and bye"))
     shipper.report(StepReport(index=0, name="a", status="success", exit_code=0))
+    shipper.put(line("agent: job done", step=-1))
     assert shipper.close(timeout_s=5)
-    assert order == ["step zero says hi", "report 0 success"]
+    assert order == ["report 0 running", "step zero says hi", "and bye", "report 0 success",
+                     "agent: job done"]
 
 
 def test_lost_lease_stops_delivery() -> None:
