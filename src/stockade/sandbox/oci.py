@@ -33,7 +33,8 @@ _NO_CAPS: dict[str, list[str]] = {
 }
 
 
-def _env_list(env: Mapping[str, str]) -> list[str]:
+def env_list(env: Mapping[str, str]) -> list[str]:
+    """``KEY=value`` entries: defaults (PATH, HOME, LANG) overridden by ``env``, sorted."""
     merged = {"PATH": DEFAULT_PATH, "HOME": "/workspace", "LANG": "C.UTF-8", **env}
     for key in merged:
         if not key or "=" in key or "\0" in key:
@@ -58,7 +59,7 @@ def process_config(spec: SandboxSpec, argv: Sequence[str], env: Mapping[str, str
         "terminal": False,
         "user": {"uid": spec.uid, "gid": spec.gid, "additionalGids": [spec.gid]},
         "args": list(argv),
-        "env": _env_list(env),
+        "env": env_list(env),
         "cwd": cwd or spec.cwd,
         "capabilities": {k: list(v) for k, v in _NO_CAPS.items()},
         "noNewPrivileges": True,

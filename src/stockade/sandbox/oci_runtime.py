@@ -1,0 +1,200 @@
+"""OCI runtime backends: crun (default), runc and runsc, all driven by the same ``config.json``.
+
+A sandbox is one container whose pid 1 is a tiny reaper (:mod:`stockade.sandbox.init`); each
+step is ``<runtime> exec`` of its own process into it, with its process JSON (and so its
+environment, which may carry a secret) passed through a memfd, never argv or disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+from stockade.errors import InfrastructureError, SandboxUnavailable
+from stockade.sandbox.backend import StepLaunch, Verdict
+from stockade.sandbox.cgroups import CgroupMode, detect_mode, missing_controllers
+from stockade.sandbox.hostns import PrivateMountNamespace
+from stockade.sandbox.oci import oci_config, process_config
+from stockade.sandbox.spec import SandboxSpec
+
+_STATE_ROOTS = {"crun": Path("/run/crun"), "runc": Path("/run/runc"), "runsc": Path("/run/runsc")}
+_RUNTIME_TIMEOUT_S = 30.0
+
+
+def userns_available() -> bool:
+    """Whether this kernel lets us create user namespaces at all."""
+    try:
+        return int(Path("/proc/sys/user/max_user_namespaces").read_text()) > 0
+    except (OSError, ValueError):
+        return False
+
+
+def memfd_with(data: bytes, name: str = "stockade") -> int:
+    """A sealed-in-memory file holding ``data``, positioned at 0 (for /proc/self/fd/N)."""
+    fd = os.memfd_create(name, os.MFD_CLOEXEC)
+    os.write(fd, data)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _kill_and_wait(pid: int, timeout: float = 5.0) -> None:
+    """SIGKILL ``pid`` and wait until it has exited (a pidfd turns readable at exit)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        signal.pidfd_send_signal(fd, signal.SIGKILL)
+        select.select([fd], [], [], timeout)
+    except ProcessLookupError:
+        return
+    finally:
+        os.close(fd)
+
+
+class OciRuntimeBackend:
+    """crun, runc or runsc as a sandbox backend."""
+
+    def __init__(self, name: str) -> None:
+        if name not in _STATE_ROOTS:
+            raise ValueError(f"unknown OCI runtime {name}")
+        self.name = name
+        self.binary = shutil.which(name)
+        self._mode = detect_mode()
+        # Only crun needs the hybrid workaround; runc handles hybrid hosts itself.
+        self._mntns = (PrivateMountNamespace()
+                       if name == "crun" and self._mode is CgroupMode.HYBRID else None)
+
+    # -- self-check -----------------------------------------------------------------------
+    def check(self) -> Verdict:
+        """Whether this runtime can give every guarantee on this host, and why not."""
+        reasons: list[str] = []
+        notes: list[str] = []
+        version = ""
+        if self.binary is None:
+            return Verdict(self.name, False, reasons=(f"{self.name} is not installed",))
+        try:
+            out = subprocess.run([self.binary, "--version"], capture_output=True, text=True,
+                                 timeout=10, check=False).stdout
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return Verdict(self.name, False, reasons=(f"{self.name} --version failed: {exc}",))
+        first = out.splitlines()[0] if out else ""
+        match = re.search(r"(\d+\.\d+(?:\.\d+)?\S*)", first)
+        version = match.group(1) if match else first
+        if os.geteuid() != 0:
+            reasons.append("needs root to map the job onto an unprivileged uid range "
+                           "(use the bwrap backend on non-root hosts)")
+        if not userns_available():
+            reasons.append("user namespaces are disabled (user.max_user_namespaces = 0)")
+        if self.name == "crun" and "+SECCOMP" not in out:
+            reasons.append("crun was built without seccomp")
+        if self.name == "runc" and "libseccomp" not in out:
+            reasons.append("runc was built without libseccomp")
+        missing = missing_controllers(self._mode)
+        if missing:
+            reasons.append(f"cgroup controllers missing: {', '.join(missing)}")
+        if self._mntns is not None:
+            if not (shutil.which("unshare") and shutil.which("nsenter")):
+                reasons.append("hybrid cgroups need unshare(1) and nsenter(1) for crun")
+            else:
+                notes.append("hybrid cgroups: runs in a private mount namespace without "
+                             "/sys/fs/cgroup/unified")
+        return Verdict(self.name, not reasons, version, tuple(reasons), tuple(notes))
+
+    def require(self) -> None:
+        """Raise :class:`SandboxUnavailable` unless :meth:`check` passes."""
+        verdict = self.check()
+        if not verdict.usable:
+            raise SandboxUnavailable(
+                f"sandbox backend {self.name} cannot run here: {'; '.join(verdict.reasons)}",
+                hint="run `stockade doctor` to see which backends this host supports",
+            )
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def _cmd(self, *args: str) -> list[str]:
+        assert self.binary is not None
+        prefix = self._mntns.prefix() if self._mntns is not None else []
+        return [*prefix, self.binary, *args]
+
+    def start(self, spec: SandboxSpec, bundle: Path) -> None:
+        """Write ``config.json`` and start the container detached, its pid 1 running."""
+        (bundle / "config.json").write_text(json.dumps(oci_config(spec)))
+        log = bundle / "runtime.err"
+        # The container's pid 1 inherits these descriptors: never a pipe we would wait on.
+        with open(os.devnull, "rb") as devnull, open(log, "wb") as err:
+            proc = subprocess.run(
+                self._cmd("run", "--detach", "--pid-file", str(bundle / "pid"),
+                          "--bundle", str(bundle), spec.sandbox_id),
+                stdin=devnull, stdout=devnull, stderr=err, timeout=_RUNTIME_TIMEOUT_S,
+                check=False,
+            )
+        if proc.returncode != 0:
+            detail = log.read_text(errors="replace").strip().splitlines()
+            raise InfrastructureError(
+                f"{self.name} could not create sandbox {spec.sandbox_id}: "
+                f"{detail[-1] if detail else f'exit {proc.returncode}'}",
+                hint="run `stockade doctor`; the image root filesystem must have /workspace",
+            )
+
+    def step_launch(self, spec: SandboxSpec, bundle: Path, argv: list[str],
+                    env: Mapping[str, str]) -> StepLaunch:
+        """``<runtime> exec`` of ``argv``; the process JSON travels in a memfd."""
+        proc = process_config(spec, argv, env)
+        fd = memfd_with(json.dumps(proc).encode(), "stockade-process")
+        os.set_inheritable(fd, True)
+        return StepLaunch(
+            argv=self._cmd("exec", "--process", f"/proc/self/fd/{fd}", spec.sandbox_id),
+            pass_fds=(fd,),
+        )
+
+    def init_pid(self, spec: SandboxSpec, bundle: Path) -> int | None:
+        """Host pid of the container's pid 1, from the pid file the runtime wrote."""
+        try:
+            return int((bundle / "pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def kill(self, spec: SandboxSpec, bundle: Path) -> None:
+        """SIGKILL pid 1: the kernel then kills every process of the pid namespace."""
+        pid = self.init_pid(spec, bundle)
+        if pid is not None:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                return
+
+    def destroy(self, spec: SandboxSpec, bundle: Path) -> None:
+        """Kill pid 1, wait for it to die, delete the container (its cgroup and state).
+
+        Killing first and waiting on a pidfd is much faster than ``delete --force``, which
+        polls; ``--force`` remains the fallback when the container is in any other state.
+        """
+        if self.binary is None:
+            return
+        pid = self.init_pid(spec, bundle)
+        if pid is not None:
+            _kill_and_wait(pid)
+        for args in (["delete", spec.sandbox_id], ["delete", "--force", spec.sandbox_id]):
+            done = subprocess.run(self._cmd(*args), stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  timeout=_RUNTIME_TIMEOUT_S, check=False)
+            if done.returncode == 0:
+                return
+
+    def state_paths(self, spec: SandboxSpec) -> list[Path]:
+        return [_STATE_ROOTS[self.name] / spec.sandbox_id]
+
+    def mount_namespace_pid(self) -> int | None:
+        """Pid of the private mount namespace helper, if one is in use (teardown checks it)."""
+        return self._mntns.pid if self._mntns is not None else None
+
+    def close(self) -> None:
+        if self._mntns is not None:
+            self._mntns.close()

@@ -1,0 +1,70 @@
+"""The per-job workspace: a size-bounded tmpfs on the host, owned by the job's mapped uid.
+
+A tmpfs makes the disk limit exact (``size=``), keeps one job's files out of every other's
+reach (it is mounted under a 0700 job directory) and disappears entirely on unmount. It is
+populated by copying the source tree in (``.git`` included) and handing it to the job's uid.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from stockade.errors import InfrastructureError
+
+_MS_NOSUID, _MS_NODEV = 0x2, 0x4
+_MNT_DETACH = 0x2
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+def mount_tmpfs(target: Path, size: int, uid: int, gid: int, mode: str = "0755") -> None:
+    """Mount a tmpfs of ``size`` bytes owned by uid:gid at ``target`` (nosuid, nodev)."""
+    data = f"size={size},mode={mode},uid={uid},gid={gid}".encode()
+    rc = _libc.mount(b"tmpfs", str(target).encode(), b"tmpfs",
+                     ctypes.c_ulong(_MS_NOSUID | _MS_NODEV), data)
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise InfrastructureError(f"cannot mount the workspace tmpfs on {target}: "
+                                  f"{os.strerror(err)}", hint="the executor must run as root")
+
+
+def umount(target: Path, *, lazy: bool = False) -> bool:
+    """Unmount ``target``; True when it was unmounted."""
+    rc = _libc.umount2(str(target).encode(), _MNT_DETACH if lazy else 0)
+    return bool(rc == 0)
+
+
+def create_workspace(path: Path, size: int, uid: int, gid: int,
+                     source: Path | None) -> None:
+    """Mount a fresh tmpfs of ``size`` bytes at ``path`` and copy ``source`` into it."""
+    path.mkdir(mode=0o755)
+    mount_tmpfs(path, size, uid, gid)
+    if source is None:
+        return
+    if not source.is_dir():
+        raise InfrastructureError(f"workspace source {source} is not a directory",
+                                  hint="pass the checked-out tree")
+    # cp -a keeps modes, links and .git as they are; ownership is then handed to the job
+    # (chown also clears setuid/setgid bits: nothing in the workspace is setuid-root).
+    copy = subprocess.run(["cp", "-a", "--", f"{source}/.", str(path)],
+                          capture_output=True, text=True, check=False)
+    if copy.returncode != 0:
+        raise InfrastructureError(f"cannot copy the workspace: {copy.stderr.strip()}",
+                                  hint="the workspace source may be larger than the disk limit")
+    own = subprocess.run(["chown", "-R", "-P", f"{uid}:{gid}", "--", str(path)],
+                         capture_output=True, text=True, check=False)
+    if own.returncode != 0:
+        raise InfrastructureError(f"cannot hand the workspace to the job: {own.stderr.strip()}",
+                                  hint="the executor must run as root")
+
+
+def remove_workspace(path: Path) -> None:
+    """Unmount (lazily if still busy) and remove the workspace mount point."""
+    if path.is_mount() and not umount(path):
+        umount(path, lazy=True)
+    if path.exists():
+        shutil.rmtree(path, ignore_errors=True)
