@@ -1,0 +1,199 @@
+"""The executor: one fresh sandbox per job, its steps in order, then teardown and proof.
+
+    executor = Executor(image_store, work_root=Path("/var/lib/stockade/work"))
+    result = executor.run_job(job, checkout_dir, on_output)
+
+Per job, under ``work_root/<sandbox id>/`` (0711, root):
+
+    bundle/      runtime scratch (config.json, pid file, runtime errors), 0700
+    workspace/   tmpfs of ``disk_bytes``, owned by the job's mapped uid -> /workspace
+
+After the job, the sandbox is destroyed, the workspace unmounted and the job directory removed;
+then :func:`stockade.sandbox.teardown.find_leftovers` must find nothing. If it finds anything,
+the executor counts an alarm and refuses further jobs until :meth:`Executor.clear_alarm`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import resource
+import secrets
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from stockade.errors import InfrastructureError, LeftoverAlarm
+from stockade.sandbox.backend import Backend
+from stockade.sandbox.backends import make_backend
+from stockade.sandbox.cgroups import SandboxCgroup, detect_mode
+from stockade.sandbox.init import init_argv
+from stockade.sandbox.interface import (
+    JobResult,
+    JobSpec,
+    Outcome,
+    OutputCallback,
+    OutputLine,
+    Resources,
+    StepResult,
+)
+from stockade.sandbox.seccomp import default_profile
+from stockade.sandbox.spec import Limits, SandboxSpec
+from stockade.sandbox.steps import StepRunner
+from stockade.sandbox.teardown import SandboxTrace, find_leftovers, namespaces_of
+from stockade.sandbox.workspace import create_workspace, remove_workspace
+
+log = logging.getLogger(__name__)
+
+_TEARDOWN_SETTLE_S = 3.0  # killed processes take a moment to be reaped by the kernel
+_MAX_NOFILE = 16384
+
+
+def _sandbox_id(job_id: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "-", job_id)[:40].strip(".-") or "job"
+    return f"{safe}-{secrets.token_hex(4)}"
+
+
+class Executor:
+    """Runs jobs, one disposable sandbox each; implements ``JobExecutor``."""
+
+    def __init__(self, image_store: Any, *, work_root: Path, backend: str = "crun",
+                 maximums: Resources | None = None) -> None:
+        self._store = image_store
+        self._work_root = work_root
+        self._maximums = maximums
+        self.backend_name = backend
+        self._backend: Backend = make_backend(backend)
+        require = getattr(self._backend, "require", None)
+        if require is not None:
+            require()  # refuse to exist rather than run jobs with fewer guarantees
+        self._cgroup_mode = detect_mode()
+        self._lock = threading.Lock()
+        self._alarm: tuple[str, ...] = ()
+        self._prepared_roots: set[Path] = set()
+        self.leftover_alarms = 0
+        work_root.mkdir(parents=True, exist_ok=True)
+        work_root.chmod(0o711)
+
+    # -- alarm ----------------------------------------------------------------------------
+    @property
+    def alarm(self) -> tuple[str, ...]:
+        """The leftovers of the last failed teardown (empty when none is pending)."""
+        return self._alarm
+
+    def clear_alarm(self) -> None:
+        """An operator has looked at the leftovers: accept jobs again."""
+        with self._lock:
+            if self._alarm:
+                log.warning("leftover alarm cleared by operator: %s", "; ".join(self._alarm))
+            self._alarm = ()
+
+    def close(self) -> None:
+        """Release the backend's helpers (e.g. the private mount namespace)."""
+        close = getattr(self._backend, "close", None)
+        if close is not None:
+            close()
+
+    # -- jobs -----------------------------------------------------------------------------
+    def run_job(self, job: JobSpec, workspace_source: Path | None, on_output: OutputCallback,
+                cancel: threading.Event | None = None) -> JobResult:
+        """Run ``job`` in a fresh sandbox and return its result; see the module docstring."""
+        with self._lock:
+            if self._alarm:
+                raise LeftoverAlarm(
+                    f"a previous job left something behind: {'; '.join(self._alarm)}",
+                    hint="inspect the host, remove the leftovers, then call clear_alarm()",
+                )
+        started = time.monotonic()
+        res = job.resources.capped(self._maximums) if self._maximums else job.resources
+        deadline = started + res.timeout_s
+        record = self._store.resolve(job.image)
+        rootfs = Path(self._store.rootfs(record.digest))
+        self._prepare_rootfs(rootfs)
+        sid = _sandbox_id(job.job_id)
+        job_dir = self._work_root / sid
+        bundle = job_dir / "bundle"
+        spec = SandboxSpec(
+            sandbox_id=sid, rootfs=rootfs, workspace=job_dir / "workspace",
+            limits=Limits(memory_bytes=res.memory_bytes, pids=res.pids, cpus=res.cpus,
+                          tmp_bytes=res.disk_bytes, disk_bytes=res.disk_bytes,
+                          nofile=min(_MAX_NOFILE, resource.getrlimit(resource.RLIMIT_NOFILE)[1])),
+            seccomp=default_profile(), argv=init_argv(rootfs),
+        )
+        cgroup = SandboxCgroup(self._cgroup_mode, spec.cgroups_path)
+        trace = SandboxTrace(job_dir, cgroup, None, None, tuple(self._backend.state_paths(spec)),
+                             self._mount_ns_pids())
+        steps: list[StepResult] = []
+        try:
+            job_dir.mkdir(mode=0o711)
+            bundle.mkdir(mode=0o700)
+            create_workspace(spec.workspace, res.disk_bytes, spec.host_uid, spec.host_gid,
+                             workspace_source)
+            self._backend.start(spec, bundle)
+            pid1 = self._backend.init_pid(spec, bundle)
+            if pid1 is not None:
+                pid_ns, net_ns = namespaces_of(pid1)
+                trace = SandboxTrace(job_dir, cgroup, pid_ns, net_ns, trace.state_paths,
+                                     trace.mount_ns_pids)
+            runner = StepRunner(self._backend, spec, bundle, cgroup=cgroup, on_output=on_output,
+                                cancel=cancel)
+            outcome, detail = Outcome.SUCCESS, ""
+            for index, step in enumerate(job.steps):
+                result, why = runner.run(index, step, job.env, deadline)
+                steps.append(result)
+                if result.outcome is Outcome.SUCCESS:
+                    continue
+                stops = result.outcome in (Outcome.TIMEOUT, Outcome.CANCELLED, Outcome.INFRA)
+                if step.continue_on_error and not stops:
+                    on_output(OutputLine(index, "system", f"continuing after: {why}", time.time()))
+                    continue
+                outcome, detail = result.outcome, why
+                break
+        except InfrastructureError as exc:
+            log.warning("job %s: sandbox infrastructure failure: %s", job.job_id, exc)
+            outcome, detail = Outcome.INFRA, str(exc)
+        finally:
+            leftovers = self._teardown(spec, bundle, trace)
+        if leftovers:
+            self._raise_alarm(job.job_id, leftovers)
+            detail = (detail + "; " if detail else "") + "teardown left: " + "; ".join(leftovers)
+        return JobResult(outcome, tuple(steps), time.monotonic() - started, detail)
+
+    # -- internals ------------------------------------------------------------------------
+    def _prepare_rootfs(self, rootfs: Path) -> None:
+        # The runtime cannot create a mount point in a read-only root owned by an unmapped
+        # uid, so the image must have /workspace; add the empty directory once if it lacks it.
+        if rootfs in self._prepared_roots:
+            return
+        if not (rootfs / "workspace").is_dir():
+            (rootfs / "workspace").mkdir(mode=0o755)
+        self._prepared_roots.add(rootfs)
+
+    def _mount_ns_pids(self) -> tuple[int, ...]:
+        pid_of = getattr(self._backend, "mount_namespace_pid", None)
+        pid = pid_of() if pid_of is not None else None
+        return (pid,) if pid else ()
+
+    def _teardown(self, spec: SandboxSpec, bundle: Path, trace: SandboxTrace) -> list[str]:
+        try:
+            self._backend.destroy(spec, bundle)
+        except Exception as exc:  # teardown must go on; the proof below reports what is left
+            log.warning("sandbox %s: destroy failed: %s", spec.sandbox_id, exc)
+        settle_until = time.monotonic() + _TEARDOWN_SETTLE_S
+        while True:
+            trace.cgroup.remove()
+            remove_workspace(spec.workspace)
+            shutil.rmtree(trace.job_dir, ignore_errors=True)
+            leftovers = find_leftovers(trace)
+            if not leftovers or time.monotonic() > settle_until:
+                return leftovers
+            time.sleep(0.01)
+
+    def _raise_alarm(self, job_id: str, leftovers: list[str]) -> None:
+        with self._lock:
+            self.leftover_alarms += 1
+            self._alarm = tuple(leftovers)
+        log.error("job %s: sandbox teardown left %s; refusing further jobs until cleared",
+                  job_id, "; ".join(leftovers))
