@@ -13,15 +13,18 @@ import typer
 from stockade.cli.lint_cmd import print_problems
 from stockade.errors import InvalidInput
 from stockade.pipeline import FileProblems
+from stockade.pipeline.loader import read_text_file
 from stockade.policy import (
     TIER_ORDER,
     Policy,
+    PolicyError,
     default_policy_path,
     describe_match,
     explain,
     load_event_file,
     load_policy_file,
 )
+from stockade.policy.lint import PolicyReport, lint_policy
 
 T = TypeVar("T")
 policy_app = typer.Typer(no_args_is_help=True,
@@ -64,9 +67,14 @@ def _print_policy(policy: Policy) -> None:
 @policy_app.command("check")
 def check(path: Path = typer.Argument(..., help="The policy file.")) -> None:
     """Validate a policy file; print its hash, tiers and rules, or every problem (exit 2)."""
-    policy = _load(load_policy_file, path)
+
+    def read(file: Path) -> PolicyReport:
+        return lint_policy(read_text_file(file, PolicyError), str(file))
+
+    report = _load(read, path)
+    print_problems(report.warnings, label="warning: ")
     typer.echo(f"{path}: ok")
-    _print_policy(policy)
+    _print_policy(report.policy)
 
 
 @policy_app.command("explain")

@@ -156,7 +156,8 @@ def read_yaml(text: str, filename: str) -> tuple[Document, list[Problem]]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        hint = "check indentation, quoting and colons on this line"
+        hint = ("indent with spaces; YAML does not allow tabs" if "'\\t'" in str(exc.problem)
+                else "check indentation, quoting and colons on this line")
         context = f"{exc.context}: " if exc.context else ""
         return doc, [Problem(filename, line, column, "", f"YAML syntax: {context}{exc.problem}",
                              hint)]

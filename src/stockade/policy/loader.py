@@ -8,7 +8,7 @@ from pathlib import Path
 from stockade.pipeline.loader import read_text_file
 from stockade.pipeline.located import validate_document
 from stockade.pipeline.problems import FileProblems
-from stockade.pipeline.yamldoc import read_yaml
+from stockade.pipeline.yamldoc import Document, read_yaml
 from stockade.policy.schema import PolicySpec, RuleSpec, TierSpec
 from stockade.policy.values import TIER_ORDER, Limits, Policy, Rule, Tier
 
@@ -31,6 +31,11 @@ def policy_hash(data: bytes) -> str:
 
 def load_policy(text: str, filename: str = "policy.yml") -> Policy:
     """Parse and validate a policy; raise :class:`PolicyError` listing every problem."""
+    return load_policy_document(text, filename)[0]
+
+
+def load_policy_document(text: str, filename: str = "policy.yml") -> tuple[Policy, Document]:
+    """Like :func:`load_policy`, also returning the positions of everything in the file."""
     doc, problems = read_yaml(text, filename)
     if doc.data is not None and not isinstance(doc.data, dict):
         problems.append(doc.problem((), "the file must be a mapping",
@@ -41,12 +46,13 @@ def load_policy(text: str, filename: str = "policy.yml") -> Policy:
     if problems or spec is None:
         raise PolicyError(problems)
     tiers = {name: _tier(name, getattr(spec.tiers, name)) for name in TIER_ORDER}
-    return Policy(
+    policy = Policy(
         hash=policy_hash(text.encode("utf-8", "surrogatepass")),
         tiers=tiers,
         rules=[_rule(r) for r in spec.rules],
         source=filename,
     )
+    return policy, doc
 
 
 def load_policy_file(path: Path) -> Policy:

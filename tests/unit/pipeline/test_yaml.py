@@ -85,3 +85,8 @@ def test_more_than_256_jobs_is_refused() -> None:
     jobs = "".join(f"  j{i}: {{{S}}}\n" for i in range(257))
     problem = only_problem("version: 1\njobs:\n" + jobs)
     assert (problem.field, problem.message) == ("jobs", "too long: at most 256 entries")
+
+
+def test_tabs_get_a_hint_about_spaces() -> None:
+    problem = only_problem("version: 1\njobs:\n\ta: 1\n")
+    assert (problem.line, problem.hint) == (3, "indent with spaces; YAML does not allow tabs")

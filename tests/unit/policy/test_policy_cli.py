@@ -82,3 +82,13 @@ def test_default_prints_the_packaged_policy(tmp_path: Path) -> None:
     result = stockade("policy", "default", cwd=tmp_path)
     assert result.returncode == 0
     assert result.stdout == default_policy_path().read_text()
+
+
+def test_check_prints_warnings_but_exits_0(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yml"
+    path.write_text(default_policy_path().read_text().replace(
+        "match: {event: [manual]}", "match: {}"))
+    result = stockade("policy", "check", str(path), cwd=tmp_path)
+    assert result.returncode == 0
+    assert "warning: rules[4].match: rule 'manual-runs' can classify pull requests from forks" \
+        in result.stdout
