@@ -124,4 +124,6 @@ def test_the_api_body_lists_every_problem() -> None:
         load_pipeline("version: 2\njobs: {}\n")
     body = caught.value.to_dict()
     assert body["code"] == "invalid_pipeline"
-    assert [p["field"] for p in body["problems"]] == ["version", "jobs"]  # type: ignore[index]
+    problems = body["problems"]
+    assert isinstance(problems, list)
+    assert [p["field"] for p in problems] == ["version", "jobs"]
