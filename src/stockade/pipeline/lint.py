@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from stockade.pipeline.loader import PIPELINE_FILENAME, load_document
 from stockade.pipeline.models import Pipeline
 from stockade.pipeline.problems import Problem
+from stockade.pipeline.units import format_duration
 
 
 @dataclass(frozen=True)
@@ -27,4 +28,12 @@ def lint_pipeline(text: str, filename: str = PIPELINE_FILENAME) -> LintReport:
         for name, job in pipeline.jobs.items()
         for key in job.reserved_in_use()
     ]
-    return LintReport(pipeline, warnings)
+    for name, job in pipeline.jobs.items():
+        for index, step in enumerate(job.steps):
+            if step.timeout is not None and step.timeout > job.timeout:
+                warnings.append(doc.problem(
+                    ("jobs", name, "steps", index, "timeout"),
+                    f"longer than the job's timeout ({format_duration(job.timeout)}), "
+                    "which stops it first",
+                    "shorten the step's timeout or lengthen the job's"))
+    return LintReport(pipeline, sorted(warnings, key=lambda w: (w.line, w.column)))

@@ -28,9 +28,11 @@ def load_document(text: str, filename: str = PIPELINE_FILENAME) -> tuple[Pipelin
         raise PipelineError(problems)
     # The graph is checked on the raw data too, so graph problems are reported together with
     # schema problems instead of only after every schema problem is fixed.
-    problems.extend(_graph_problems(doc))
-    pipeline, schema_problems = validate_document(Pipeline, doc,
-                                                  skip=frozenset({"pipeline_graph"}))
+    graph = _graph_problems(doc)
+    problems.extend(graph)
+    # The model's own graph check repeats these, without positions: keep the located ones.
+    skip = frozenset({"pipeline_graph"}) if graph else frozenset()
+    pipeline, schema_problems = validate_document(Pipeline, doc, skip=skip)
     problems.extend(schema_problems)
     if problems or pipeline is None:
         raise PipelineError(problems)
