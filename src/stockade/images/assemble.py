@@ -5,6 +5,7 @@ Shared by every recipe (today the Debian one); the tree's origin does not matter
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,10 +38,13 @@ def assemble_image(
 
     No name is moved: the caller tags the manifest once it is satisfied with the image.
     """
-    layer_file = store.scratch("layer-") / "layer.tar.gz"
-    layer = write_layer(tree, layer_file, epoch=epoch, progress=layer_progress)
-    store.put_blob_file(layer_file, layer.digest)
-    layer_file.parent.rmdir()
+    scratch = store.scratch("layer-")
+    try:
+        layer_file = scratch / "layer.tar.gz"
+        layer = write_layer(tree, layer_file, epoch=epoch, progress=layer_progress)
+        store.put_blob_file(layer_file, layer.digest)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     config = store.put_blob(
         oci.image_config(
             created=epoch,

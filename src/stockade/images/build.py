@@ -51,7 +51,8 @@ def build_default_image(
 
     ``source_date_epoch`` fixes every timestamp; unset, ``$SOURCE_DATE_EPOCH`` or the current time
     is used. A build is skipped when ``name`` already points at an image of the same recipe built
-    from the same archive state (and the same epoch, if one is given), unless ``force``.
+    from the same archive state (and the same epoch, if one is given), or when the archive is
+    unreachable and such an image exists, unless ``force``.
     """
     report: Progress = progress or (lambda _message, _fraction: None)
     report("checking the Debian archive", None)
@@ -60,7 +61,8 @@ def build_default_image(
         current = _up_to_date(store, name, recipe, fingerprint, source_date_epoch)
         if current is not None:
             store.rootfs(current.digest)  # the cache may have been cleared; refill it
-            report(f"{name} is up to date ({current.digest[:19]})", 1.0)
+            state = "up to date" if fingerprint else "kept (the Debian archive is unreachable)"
+            report(f"{name} is {state} ({current.digest[:19]})", 1.0)
             return current
     epoch = _epoch(source_date_epoch)
     work = store.scratch("build-")
@@ -138,8 +140,11 @@ def _up_to_date(
     fingerprint: str | None,
     source_date_epoch: int | None,
 ) -> ImageRecord | None:
-    if fingerprint is None:
-        return None  # the archive cannot be asked, so we cannot know: build
+    """The image ``name`` points at, if a build now would give the same one (or could not run).
+
+    When the archive cannot be reached, a build could not run either: the image of the same
+    recipe is kept rather than replaced by a failure.
+    """
     try:
         current = store.resolve(name)
     except ImageNotFound:
@@ -148,7 +153,9 @@ def _up_to_date(
         info = json.loads((store.meta_dir(current.digest) / BUILD_INFO).read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    if info.get("recipe") != recipe.key() or info.get("apt_fingerprint") != fingerprint:
+    if info.get("recipe") != recipe.key():
+        return None
+    if fingerprint is not None and info.get("apt_fingerprint") != fingerprint:
         return None
     if source_date_epoch is not None and info.get("source_date_epoch") != source_date_epoch:
         return None

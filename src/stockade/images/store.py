@@ -20,6 +20,8 @@ import builtins
 import fcntl
 import json
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -92,7 +94,9 @@ class ImageStore:
         self._ensure_dirs()
         with self.lock():
             if not target.is_dir():
-                unpack_rootfs(self.layout, oci.digest_tag(digest), target, self.tmp)
+                unpack_rootfs(
+                    self.layout, oci.digest_tag(digest), target, self.scratch("unpack-")
+                )
         return target
 
     def read_blob(self, digest: str) -> bytes:
@@ -132,9 +136,20 @@ class ImageStore:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def scratch(self, prefix: str) -> Path:
-        """A fresh private directory on the store's filesystem for a build or an unpack."""
+        """A fresh private directory on the store's filesystem for a build or an unpack.
+
+        Its name carries our pid, so that scratch left by a killed process (a build's tree is
+        hundreds of MB) is found and removed by the next caller.
+        """
         self._ensure_dirs()
-        return Path(tempfile.mkdtemp(prefix=prefix, dir=self.tmp))
+        self._sweep_scratch()
+        return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=self.tmp))
+
+    def _sweep_scratch(self) -> None:
+        for entry in self.tmp.iterdir():
+            match = _SCRATCH_PID.match(entry.name)
+            if match and not _alive(int(match.group(1))) and not _has_mounts(entry):
+                shutil.rmtree(entry, ignore_errors=True)
 
     def put_blob(self, data: bytes) -> oci.Descriptor:
         """Store a small blob (config, manifest); returns its descriptor (media type left empty)."""
@@ -233,6 +248,32 @@ class ImageStore:
             packages=oci.decode_packages(labels.get(oci.LABEL_PACKAGES, "")),
             recipe=str(labels.get(oci.LABEL_RECIPE, "")),
         )
+
+
+_SCRATCH_PID = re.compile(r"^[a-z]+-(\d+)-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def _has_mounts(path: Path) -> bool:
+    """Whether anything is mounted under ``path`` (a killed mmdebstrap may leave /proc mounted;
+    such a tree is left for an operator rather than walked into by rmtree)."""
+    prefix = str(path.resolve()) + "/"
+    try:
+        mountinfo = Path("/proc/self/mountinfo").read_text()
+    except OSError:
+        return True
+    return any(
+        (line.split()[4] + "/").startswith(prefix) for line in mountinfo.splitlines() if line
+    )
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -10,18 +10,20 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 from stockade.images.errors import ImageBuildError
 
 
-def unpack_rootfs(layout: Path, tag: str, target: Path, scratch_parent: Path) -> None:
-    """Extract image ``tag`` of ``layout`` to ``target`` (which must not exist yet)."""
+def unpack_rootfs(layout: Path, tag: str, target: Path, work: Path) -> None:
+    """Extract image ``tag`` of ``layout`` to ``target`` (absent) using the empty dir ``work``.
+
+    ``work`` is removed afterwards, whatever happens.
+    """
     umoci = shutil.which("umoci")
     if umoci is None:
+        shutil.rmtree(work, ignore_errors=True)
         raise ImageBuildError("umoci is not installed", hint="apt-get install umoci (make deps)")
-    work = Path(tempfile.mkdtemp(prefix="unpack-", dir=scratch_parent))
     try:
         bundle = work / "bundle"
         command = [umoci, "unpack", "--image", f"{layout}:{tag}", str(bundle)]

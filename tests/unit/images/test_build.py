@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from stockade.images.build import BUILD_INFO, build_default_image, installed_packages
 from stockade.images.errors import ImageBuildError
-from stockade.images.recipe import apt_fingerprint
+from stockade.images.recipe import DEFAULT_RECIPE, apt_fingerprint
 from stockade.images.store import ImageStore
 
 from .conftest import FakeArchive, MakeImage
@@ -118,3 +119,19 @@ def test_default_image_holds_the_ci_tools_and_their_versions(image_store: ImageS
     assert (rootfs / "workspace").is_dir()  # the sandbox's mount point is part of the image
     assert not any((rootfs / "dev").iterdir())  # the runtime provides /dev
     assert rootfs.stat().st_uid == 0 and not rootfs.stat().st_mode & 0o022
+
+
+def test_an_unreachable_archive_keeps_the_existing_image(
+    store: ImageStore, make_image: MakeImage
+) -> None:
+    current = make_image()
+    offline = replace(DEFAULT_RECIPE, sources=("deb http://127.0.0.1:9/debian bookworm main",))
+    meta = store.meta_dir(current.digest)
+    meta.mkdir(parents=True)
+    (meta / BUILD_INFO).write_text(json.dumps({"recipe": offline.key(), "apt_fingerprint": None}))
+    seen: list[str] = []
+    kept = build_default_image(
+        store, recipe=offline, progress=lambda message, _f: seen.append(message)
+    )
+    assert kept == current
+    assert any("unreachable" in message for message in seen)

@@ -69,3 +69,12 @@ def test_a_damaged_blob_is_reported(store: ImageStore, make_image: MakeImage) ->
     blob.write_bytes(blob.read_bytes() + b" ")
     with pytest.raises(ImageStoreCorrupt):
         store.resolve("default")
+
+
+def test_scratch_of_dead_processes_is_swept(store: ImageStore) -> None:
+    mine = store.scratch("build-")
+    dead = store.tmp / "build-99999999-leftover"
+    (dead / "rootfs/usr").mkdir(parents=True)
+    store.scratch("unpack-")
+    assert not dead.exists()
+    assert mine.exists()  # a live process's scratch is never touched
