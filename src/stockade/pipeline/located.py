@@ -81,6 +81,14 @@ def _problem(model: type[BaseModel], doc: Document, err: ErrorDetails) -> Proble
     if kind == "missing":
         hint = f"add `{loc[-1]}: {example}`" if example else f"add `{loc[-1]}`"
         return doc.problem(loc, f"required key {loc[-1]!r} is missing", hint)
+    message, hint = _describe(kind, value, ctx, err["msg"])
+    if not hint and example:
+        hint = f"e.g. `{loc[-1] if loc else ''}: {example}`"
+    return doc.problem(loc, message, hint)
+
+
+def _describe(kind: str, value: object, ctx: dict[str, Any], default: str) -> tuple[str, str]:
+    """What is wrong with a value, and (when known) what would be right."""
     hint = str(ctx.get("hint") or "")
     if kind in _EXPECTED:
         message = f"expected {_EXPECTED[kind]}, got {yaml_type(value)}"
@@ -103,10 +111,8 @@ def _problem(model: type[BaseModel], doc: Document, err: ErrorDetails) -> Proble
         message = f"too long: at most {ctx.get('max_length')} {unit}"
         hint = hint or "split or shorten it"
     else:
-        message = err["msg"]
-    if not hint and example:
-        hint = f"e.g. `{loc[-1] if loc else ''}: {example}`"
-    return doc.problem(loc, message, hint)
+        message = default
+    return message, hint
 
 
 def _yaml_text(value: object) -> str:
@@ -115,13 +121,19 @@ def _yaml_text(value: object) -> str:
 
 _BOUNDS = {"greater_than": "more than", "greater_than_equal": "at least",
            "less_than": "less than", "less_than_equal": "at most"}
-# Patterns in words; patterns not listed here are shown as they are.
-PATTERN_WORDS: dict[str, str] = {}
+# Patterns in words, for hints; a pattern not registered is shown as it is.
+_PATTERN_WORDS: dict[str, str] = {}
+
+
+def named_pattern(pattern: str, words: str) -> str:
+    """Register how to say ``pattern`` in words (for hints) and return it."""
+    _PATTERN_WORDS[pattern] = words
+    return pattern
 
 
 def _pattern_words(ctx: dict[str, Any]) -> str:
     pattern = str(ctx.get("pattern", ""))
-    return PATTERN_WORDS.get(pattern, f"must match {pattern}")
+    return _PATTERN_WORDS.get(pattern, f"must match {pattern}")
 
 
 def _example(field: FieldInfo | None) -> str:

@@ -20,7 +20,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from stockade.pipeline.graph import graph_problems, topological_order
-from stockade.pipeline.located import PATTERN_WORDS
+from stockade.pipeline.located import named_pattern
 from stockade.pipeline.units import (
     UnitError,
     format_duration,
@@ -32,10 +32,9 @@ from stockade.pipeline.units import (
 TIER_NAMES = ("untrusted", "trusted", "release")  # lowest trust first
 RESERVED_KEYS = ("egress", "secrets", "id-token", "artifacts")  # accepted, not run yet
 
-JOB_NAME = r"^[A-Za-z0-9_-]{1,64}$"
-ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
-PATTERN_WORDS[JOB_NAME] = "use 1 to 64 letters, digits, '_' or '-'"
-PATTERN_WORDS[ENV_NAME] = "start with a letter or '_', then letters, digits or '_'"
+JOB_NAME = named_pattern(r"^[A-Za-z0-9_-]{1,64}$", "use 1 to 64 letters, digits, '_' or '-'")
+ENV_NAME = named_pattern(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$",
+                         "start with a letter or '_', then letters, digits or '_'")
 _IMAGE_NAME = re.compile(
     r"[a-z0-9][a-z0-9._-]{0,127}(/[a-z0-9][a-z0-9._-]{0,127}){0,4}(:[A-Za-z0-9._-]{1,128})?"
 )

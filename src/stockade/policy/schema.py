@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from stockade.pipeline.located import PATTERN_WORDS
+from stockade.pipeline.located import named_pattern
 from stockade.pipeline.models import Duration, Size, TierName
 
 EventName = Literal["push", "pull_request", "manual"]
@@ -17,25 +17,22 @@ AuthorAssociation = Literal[
     "OWNER", "MEMBER", "COLLABORATOR", "CONTRIBUTOR",
     "FIRST_TIME_CONTRIBUTOR", "FIRST_TIMER", "MANNEQUIN", "NONE",
 ]
-POOL_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
-RULE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-REF_GLOB = r"^refs/[^\s\x00]{1,250}$"
+POOL_NAME = named_pattern(r"^[a-z0-9][a-z0-9_-]{0,63}$",
+                          "use lowercase letters, digits, '_' or '-' (at most 64)")
+RULE_NAME = named_pattern(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                          "use letters, digits, '_', '.' or '-' (at most 64)")
+REF_GLOB = named_pattern(r"^refs/[^\s\x00]{1,250}$",
+                         "write a full ref pattern such as refs/heads/main or refs/tags/v*")
 # Host, *.domain, optional :port. The egress issue enforces these; the shape is fixed now.
-HOST_PATTERN = (
-    r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*(:\d{1,5})?$"
+HOST_PATTERN = named_pattern(
+    r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*(:\d{1,5})?$",
+    "write a host such as pypi.org, *.example.com or example.com:8443",
 )
-EVENT_REF = r"^refs/\S{1,250}$"
-SHA = r"^([0-9a-f]{40}|[0-9a-f]{64})$"
-LABEL = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$"
-PATTERN_WORDS.update({
-    POOL_NAME: "use lowercase letters, digits, '_' or '-' (at most 64)",
-    RULE_NAME: "use letters, digits, '_', '.' or '-' (at most 64)",
-    REF_GLOB: "write a full ref pattern such as refs/heads/main or refs/tags/v*",
-    HOST_PATTERN: "write a host such as pypi.org, *.example.com or example.com:8443",
-    EVENT_REF: "write the full ref, such as refs/heads/main or refs/tags/v1.0",
-    SHA: "write the full commit id: 40 (or 64) lowercase hex digits",
-    LABEL: "use letters, digits and _ . : / -",
-})
+EVENT_REF = named_pattern(r"^refs/\S{1,250}$",
+                          "write the full ref, such as refs/heads/main or refs/tags/v1.0")
+SHA = named_pattern(r"^([0-9a-f]{40}|[0-9a-f]{64})$",
+                    "write the full commit id: 40 (or 64) lowercase hex digits")
+LABEL = named_pattern(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$", "use letters, digits and _ . : / -")
 
 PoolName = Annotated[str, Field(pattern=POOL_NAME)]
 RuleName = Annotated[str, Field(pattern=RULE_NAME)]
