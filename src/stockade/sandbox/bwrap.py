@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from stockade.errors import SandboxUnavailable
+from stockade.errors import InfrastructureError, SandboxUnavailable
 from stockade.sandbox.backend import StepLaunch, Verdict
 from stockade.sandbox.cgroups import (
     CGROUP_ROOT,
@@ -68,6 +69,14 @@ def _limit_files(mode: CgroupMode, spec: SandboxSpec) -> list[tuple[str, str, st
             ("memory", "memory.memsw.limit_in_bytes", str(lim.memory_bytes)),
             ("pids", "pids.max", str(lim.pids)),
             ("cpu", "cpu.cfs_period_us", "100000"), ("cpu", "cpu.cfs_quota_us", str(quota))]
+
+
+def _untraversable(path: Path) -> Path | None:
+    """The first directory on the way to ``path`` that others may not search, if any."""
+    for d in [*reversed(path.parents), path]:
+        if not d.stat().st_mode & stat.S_IXOTH:
+            return d
+    return None
 
 
 class BwrapBackend:
@@ -124,6 +133,13 @@ class BwrapBackend:
 
     def start(self, spec: SandboxSpec, bundle: Path) -> None:
         """Create the job's cgroup with its limits and its /tmp; no process runs yet."""
+        for path in (spec.rootfs, bundle.parent):
+            blocked = _untraversable(path)
+            if blocked is not None:
+                raise InfrastructureError(
+                    f"bwrap runs as the job's unprivileged uid, which cannot reach {path} "
+                    f"({blocked} is not searchable by others)",
+                    hint=f"chmod o+x {blocked}, or keep the work root and images elsewhere")
         rel = spec.cgroups_path.lstrip("/")
         for d in self._own_dirs(spec):
             d.mkdir(parents=True, exist_ok=True)

@@ -43,7 +43,12 @@ from stockade.sandbox.seccomp import default_profile
 from stockade.sandbox.spec import Limits, SandboxSpec
 from stockade.sandbox.steps import StepRunner
 from stockade.sandbox.teardown import SandboxTrace, find_leftovers, namespaces_of
-from stockade.sandbox.workspace import create_workspace, remove_workspace
+from stockade.sandbox.workspace import (
+    create_workspace,
+    ensure_shared_mount,
+    remove_workspace,
+    umount,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +59,15 @@ _MAX_NOFILE = 16384
 def _sandbox_id(job_id: str) -> str:
     safe = re.sub(r"[^A-Za-z0-9_.-]", "-", job_id)[:40].strip(".-") or "job"
     return f"{safe}-{secrets.token_hex(4)}"
+
+
+def _check_workspace_reached(workspace: Path, pid1: int) -> None:
+    # Fail closed if /workspace in the sandbox is not the size-bounded tmpfs we mounted (it
+    # would be the bare directory beneath: unbounded, on the host's disk).
+    inside = Path(f"/proc/{pid1}/root/workspace").stat().st_dev
+    if inside != workspace.stat().st_dev:
+        raise InfrastructureError("the workspace mount did not reach the sandbox",
+                                  hint="the work root must be a shared mount point")
 
 
 class Executor:
@@ -72,10 +86,15 @@ class Executor:
         self._cgroup_mode = detect_mode()
         self._lock = threading.Lock()
         self._alarm: tuple[str, ...] = ()
-        self._prepared_roots: set[Path] = set()
+        self._checked_roots: set[Path] = set()
         self.leftover_alarms = 0
         work_root.mkdir(parents=True, exist_ok=True)
         work_root.chmod(0o711)
+        self._work_root = work_root = work_root.resolve()
+        self._own_bind = False
+        if getattr(self._backend, "mount_namespace_pid", None) is not None:
+            # Runtimes in a private mount namespace see host mounts only through propagation.
+            self._own_bind = ensure_shared_mount(work_root)
 
     # -- alarm ----------------------------------------------------------------------------
     @property
@@ -95,6 +114,9 @@ class Executor:
         close = getattr(self._backend, "close", None)
         if close is not None:
             close()
+        if self._own_bind:
+            umount(self._work_root, lazy=True)
+            self._own_bind = False
 
     # -- jobs -----------------------------------------------------------------------------
     def run_job(self, job: JobSpec, workspace_source: Path | None, on_output: OutputCallback,
@@ -110,8 +132,7 @@ class Executor:
         res = job.resources.capped(self._maximums) if self._maximums else job.resources
         deadline = started + res.timeout_s
         record = self._store.resolve(job.image)
-        rootfs = Path(self._store.rootfs(record.digest))
-        self._prepare_rootfs(rootfs)
+        rootfs = Path(self._store.rootfs(record.digest)).resolve()  # runtimes refuse symlinks
         sid = _sandbox_id(job.job_id)
         job_dir = self._work_root / sid
         bundle = job_dir / "bundle"
@@ -127,6 +148,7 @@ class Executor:
                              self._mount_ns_pids())
         steps: list[StepResult] = []
         try:
+            self._check_rootfs(rootfs)
             job_dir.mkdir(mode=0o711)
             bundle.mkdir(mode=0o700)
             create_workspace(spec.workspace, res.disk_bytes, spec.host_uid, spec.host_gid,
@@ -134,6 +156,7 @@ class Executor:
             self._backend.start(spec, bundle)
             pid1 = self._backend.init_pid(spec, bundle)
             if pid1 is not None:
+                _check_workspace_reached(spec.workspace, pid1)
                 pid_ns, net_ns = namespaces_of(pid1)
                 trace = SandboxTrace(job_dir, cgroup, pid_ns, net_ns, trace.state_paths,
                                      trace.mount_ns_pids)
@@ -162,14 +185,17 @@ class Executor:
         return JobResult(outcome, tuple(steps), time.monotonic() - started, detail)
 
     # -- internals ------------------------------------------------------------------------
-    def _prepare_rootfs(self, rootfs: Path) -> None:
+    def _check_rootfs(self, rootfs: Path) -> None:
         # The runtime cannot create a mount point in a read-only root owned by an unmapped
-        # uid, so the image must have /workspace; add the empty directory once if it lacks it.
-        if rootfs in self._prepared_roots:
+        # uid, and the shared image cache must not be changed: the image must carry it.
+        if rootfs in self._checked_roots:
             return
         if not (rootfs / "workspace").is_dir():
-            (rootfs / "workspace").mkdir(mode=0o755)
-        self._prepared_roots.add(rootfs)
+            raise InfrastructureError(
+                f"image root filesystem {rootfs} has no /workspace mount point",
+                hint="rebuild the image with `stockade image build` (it adds /workspace)",
+            )
+        self._checked_roots.add(rootfs)
 
     def _mount_ns_pids(self) -> tuple[int, ...]:
         pid_of = getattr(self._backend, "mount_namespace_pid", None)

@@ -17,6 +17,7 @@ from pathlib import Path
 from stockade.errors import InfrastructureError
 
 _MS_NOSUID, _MS_NODEV = 0x2, 0x4
+_MS_BIND, _MS_REC, _MS_SHARED = 0x1000, 0x4000, 1 << 20
 _MNT_DETACH = 0x2
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
@@ -30,6 +31,35 @@ def mount_tmpfs(target: Path, size: int, uid: int, gid: int, mode: str = "0755")
         err = ctypes.get_errno()
         raise InfrastructureError(f"cannot mount the workspace tmpfs on {target}: "
                                   f"{os.strerror(err)}", hint="the executor must run as root")
+
+
+def _is_shared_mount_point(path: Path) -> bool | None:
+    """True/False for a mount point that is/is not shared; None if ``path`` is none."""
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        if fields[4] == str(path):
+            optional = fields[6 : fields.index("-")]
+            return any(f.startswith("shared:") for f in optional)
+    return None
+
+
+def ensure_shared_mount(path: Path) -> bool:
+    """Make ``path`` a shared mount point, so workspaces mounted under it on the host also
+    appear in the runtime's private mount namespace (a *slave* of this one). True when it
+    bind-mounted ``path`` onto itself to do so (the caller unmounts it when done)."""
+    state = _is_shared_mount_point(path)
+    if state:
+        return False
+    target = str(path).encode()
+    if state is None and _libc.mount(target, target, None, ctypes.c_ulong(_MS_BIND), None):
+        raise InfrastructureError(f"cannot bind-mount {path} onto itself: "
+                                  f"{os.strerror(ctypes.get_errno())}",
+                                  hint="the executor must run as root")
+    if _libc.mount(None, target, None, ctypes.c_ulong(_MS_SHARED | _MS_REC), None):
+        raise InfrastructureError(f"cannot make {path} a shared mount: "
+                                  f"{os.strerror(ctypes.get_errno())}",
+                                  hint="the executor must run as root")
+    return state is None
 
 
 def umount(target: Path, *, lazy: bool = False) -> bool:
