@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -39,6 +40,22 @@ def unpack_rootfs(layout: Path, tag: str, target: Path, work: Path) -> None:
         # The top directory must not be writable by anyone but root: jobs run as another uid, and
         # the sandbox mounts it read-only on top of that.
         os.chmod(rootfs, 0o755)  # noqa: S103 (world-readable is needed, writable is not)
+        _drop_world_write(rootfs)
         os.replace(rootfs, target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _drop_world_write(rootfs: Path) -> None:
+    """Clear the world-write bit everywhere (the image's /tmp, /var/tmp, /run/lock have it).
+
+    Inside a sandbox those paths are read-only or covered by the sandbox's own tmpfs anyway; on
+    the host, this keeps a job's uid from writing into the shared tree even if a mount were
+    ever made writable by mistake.
+    """
+    for dirpath, dirnames, filenames in os.walk(rootfs):
+        for name in (*dirnames, *filenames):
+            path = os.path.join(dirpath, name)
+            mode = os.lstat(path).st_mode
+            if mode & stat.S_IWOTH and not stat.S_ISLNK(mode):
+                os.chmod(path, stat.S_IMODE(mode) & ~stat.S_IWOTH)

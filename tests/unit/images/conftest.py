@@ -25,6 +25,7 @@ def make_tree(root: Path, files: dict[str, str]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     (root / "tmp").mkdir(exist_ok=True)
+    (root / "tmp").chmod(0o1777)  # as in a real image
     return root
 
 

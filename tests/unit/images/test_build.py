@@ -119,6 +119,11 @@ def test_default_image_holds_the_ci_tools_and_their_versions(image_store: ImageS
     assert (rootfs / "workspace").is_dir()  # the sandbox's mount point is part of the image
     assert not any((rootfs / "dev").iterdir())  # the runtime provides /dev
     assert rootfs.stat().st_uid == 0 and not rootfs.stat().st_mode & 0o022
+    writable = [
+        path for path in rootfs.rglob("*")
+        if not path.is_symlink() and path.lstat().st_mode & 0o002
+    ]
+    assert writable == [], "world-writable paths in the shared root filesystem"
 
 
 def test_an_unreachable_archive_keeps_the_existing_image(

@@ -111,6 +111,7 @@ def test_rootfs_is_root_owned_and_not_writable_by_others(
         info = path.stat()
         assert info.st_uid == 0, path
         assert not info.st_mode & 0o022, f"{path} is writable by group or others"
+    assert (rootfs / "tmp").stat().st_mode & 0o7777 == 0o1775  # sticky kept, world-write gone
 
 
 def test_layer_excludes_device_nodes_and_clamps_mtimes(tmp_path: Path) -> None:
