@@ -85,7 +85,7 @@ def resolve(repository: str, ref: str, sha: str, mirrors: Path) -> Source:
                 f"repository {repository} does not exist", hint="give a git URL or a local path"
             )
         git_dir = path
-        repo_url = str(path)
+        repo_url = repository if repository.startswith("file://") else str(path)
         rev_parsed = _git(
             ["-C", str(git_dir), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"]
         )

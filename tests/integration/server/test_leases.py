@@ -53,7 +53,7 @@ def test_expired_leases_are_retried_then_lost(server_factory: Callable[..., Serv
         lines = api.get(f"/jobs/{lease['job_id']}/logs").json()["lines"]
     assert {j["name"]: j["status"] for j in after["jobs"]} == {"flaky": "lost", "after": "skipped"}
     assert after["status"] == "failed"
-    assert [(l["attempt"], l["text"]) for l in lines] == [(1, "attempt 1\n"), (2, "attempt 2\n"), (3, "attempt 3\n")]
+    assert [(line["attempt"], line["text"]) for line in lines] == [(1, "attempt 1\n"), (2, "attempt 2\n"), (3, "attempt 3\n")]
 
 
 def test_heartbeats_keep_a_lease_alive(server_factory: Callable[..., ServerHandle], tmp_path: Path) -> None:

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import httpx
 
-from tests.integration.server.harness import ProtocolAgent, ServerHandle, commit, make_repo, pipeline_yaml
+from tests.integration.server.harness import (
+    ProtocolAgent,
+    ServerHandle,
+    commit,
+    make_repo,
+    pipeline_yaml,
+)
 
 
 def submit(server: ServerHandle, repo: Path, **body: object) -> dict:

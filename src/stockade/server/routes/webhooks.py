@@ -56,7 +56,7 @@ async def github(request: Request, state: ServerState = Depends(get_state)) -> J
         raise ReplayedDelivery(f"delivery {delivery} was already received")
     what = translate(event, payload)
     if isinstance(what, Ignored):
-        log.info("webhook_ignored", delivery=delivery, event=event, code=what.code)
+        log.info("webhook_ignored", delivery=delivery, github_event=event, code=what.code)
         return JSONResponse({"code": what.code, "message": what.message, "status": 202}, 202)
     sub = Submission(
         repository=what.repository,
@@ -73,6 +73,11 @@ async def github(request: Request, state: ServerState = Depends(get_state)) -> J
     run_id, effects = await state.call(submit, state, sub)
     state.notifier.publish(effects)
     log.info(
-        "webhook_run", delivery=delivery, event=event, run_id=run_id, sha=what.sha, fork=what.fork
+        "webhook_run",
+        delivery=delivery,
+        github_event=event,
+        run_id=run_id,
+        sha=what.sha,
+        fork=what.fork,
     )
     return JSONResponse({"run_id": run_id}, 201)
