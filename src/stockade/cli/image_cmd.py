@@ -1,4 +1,4 @@
-"""``stockade image build|ls|inspect``: the runner images in this machine's image store."""
+"""``stockade image build|ls|inspect|tag``: the runner images in this machine's image store."""
 
 from __future__ import annotations
 
@@ -85,6 +85,16 @@ def list_images(
             out.print(f"\n[bold]{record.name or record.digest}[/]")
             for package, version in record.packages:
                 out.print(f"  {package} {version}", highlight=False)
+
+
+@image_app.command("tag")
+def tag(
+    ref: str = typer.Argument(..., help="Image name or sha256:<hex> digest."),
+    name: str = typer.Argument(..., help="Name to point at it (moved if it exists)."),
+) -> None:
+    """Point a name at a stored image."""
+    record = _store().point(name, ref)
+    console.print(f"{record.name} -> [bold]{record.digest}[/]", highlight=False)
 
 
 @image_app.command("inspect")

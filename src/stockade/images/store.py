@@ -183,6 +183,17 @@ class ImageStore:
             )
         self._update_index(manifest, name)
 
+    def point(self, name: str, ref: str) -> ImageRecord:
+        """Point ``name`` at the image ``ref`` (a name or digest) already in the store.
+
+        The primitive behind channels: promoting canary to stable is pointing ``stable`` at
+        canary's digest.
+        """
+        record = self.resolve(ref)
+        size = len(self.read_blob(record.digest))
+        self.tag(oci.Descriptor(oci.MEDIA_MANIFEST, record.digest, size), name)
+        return self.resolve(name)
+
     def _update_index(self, manifest: oci.Descriptor, ref: str) -> None:
         with self.lock():
             current = self._index().get("manifests", [])

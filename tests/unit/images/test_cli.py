@@ -56,3 +56,11 @@ def test_unknown_image_is_one_clear_error(tmp_path: Path) -> None:
     assert "no image 'nope'" in done.stderr
     assert "stockade image build" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_image_tag_points_a_name(tmp_path: Path, make_image: MakeImage) -> None:
+    record = make_image()
+    done = _stockade(tmp_path, "image", "tag", record.digest, "stable")
+    assert done.returncode == 0, done.stderr
+    listed = _stockade(tmp_path, "image", "ls").stdout
+    assert f"stable   {record.digest}" in listed

@@ -78,3 +78,14 @@ def test_scratch_of_dead_processes_is_swept(store: ImageStore) -> None:
     store.scratch("unpack-")
     assert not dead.exists()
     assert mine.exists()  # a live process's scratch is never touched
+
+
+def test_point_moves_a_name_to_a_stored_image(store: ImageStore, make_image: MakeImage) -> None:
+    old = make_image({"etc/version": "1\n"}, name="stable")
+    new = make_image({"etc/version": "2\n"}, name="canary")
+    promoted = store.point("stable", "canary")
+    assert promoted.name == "stable" and promoted.digest == new.digest
+    assert store.point("previous", old.digest).digest == old.digest
+    with pytest.raises(ImageNotFound):
+        store.point("stable", "sha256:" + "c" * 64)
+    assert store.resolve("stable").digest == new.digest  # a failed point changes nothing
