@@ -41,21 +41,35 @@ def build(
 ) -> None:
     """Build the default runner image (Debian bookworm minbase + CI tools) into the store."""
     store = _store()
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("starting", total=1.0)
+    if console.is_terminal:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("starting", total=1.0)
 
-        def show(message: str, fraction: float | None) -> None:
-            bar.update(task, description=message, completed=fraction or 0.0)
+            def show(message: str, fraction: float | None) -> None:
+                bar.update(task, description=message, completed=fraction or 0.0)
+
+            record = build_default_image(
+                store, source_date_epoch=source_date_epoch, progress=show, name=name, force=force
+            )
+    else:
+        # Logs (CI, `make image`) get one line per stage instead of a redrawn bar.
+        last = [""]
+
+        def log_stage(message: str, fraction: float | None) -> None:
+            if message != last[0]:
+                last[0] = message
+                percent = f"{fraction * 100:3.0f}%" if fraction is not None else "   -"
+                console.print(f"{percent} {message}", highlight=False)
 
         record = build_default_image(
-            store, source_date_epoch=source_date_epoch, progress=show, name=name, force=force
+            store, source_date_epoch=source_date_epoch, progress=log_stage, name=name, force=force
         )
     console.print(f"{record.name} [bold]{record.digest}[/]", highlight=False)
     console.print(
