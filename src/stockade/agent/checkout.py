@@ -17,6 +17,7 @@ import fcntl
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -141,3 +142,51 @@ class RepoCache:
         # a host path is exactly what a job should not learn.
         _git("-C", str(dest), "remote", "remove", "origin")
         return dest
+
+
+class WorkspaceSources:
+    """Checked-out trees by (repository, commit), shared by the jobs of one commit.
+
+    The executor *copies* a workspace source into each job's own fresh workspace and never
+    writes to it, so every job of a commit (a pipeline's jobs, retries, reruns) can start from
+    the same tree: the checkout is paid once per commit, not once per job. Trees no running job
+    uses are evicted beyond ``keep``, least recently used first.
+    """
+
+    def __init__(self, cache: RepoCache, root: Path, keep: int = 8) -> None:
+        self._cache = cache
+        self._root = root
+        self._keep = keep
+        self._lock = threading.Lock()
+        self._users: dict[Path, int] = {}  # tree -> running jobs using it; order = recency
+        shutil.rmtree(root, ignore_errors=True)  # a previous process's trees: unknown state
+
+    @contextmanager
+    def source(self, repo_url: str, sha: str) -> Iterator[Path]:
+        """A tree detached at ``sha`` for the duration of the ``with`` block (do not modify)."""
+        key = hashlib.sha256(f"{repo_url}\0{sha}".encode()).hexdigest()[:32]
+        tree = self._root / key
+        with self._lock:
+            if tree in self._users:
+                self._users[tree] = self._users.pop(tree) + 1  # most recent last
+            else:
+                staging = self._root / f"{key}.{os.getpid()}.{threading.get_ident()}"
+                try:
+                    self._cache.materialise(repo_url, sha, staging)
+                except BaseException:
+                    shutil.rmtree(staging, ignore_errors=True)
+                    raise
+                staging.rename(tree)
+                self._users[tree] = 1
+        try:
+            yield tree
+        finally:
+            with self._lock:
+                self._users[tree] -= 1
+                self._evict()
+
+    def _evict(self) -> None:
+        idle = [tree for tree, users in self._users.items() if users == 0]
+        for tree in idle[: max(len(self._users) - self._keep, 0)]:
+            del self._users[tree]
+            shutil.rmtree(tree, ignore_errors=True)

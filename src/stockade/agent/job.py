@@ -8,14 +8,13 @@ it holds every line. A lost lease is never completed; a drained one is released.
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stockade.agent.checkout import CheckoutError, RepoCache
+from stockade.agent.checkout import CheckoutError, WorkspaceSources
 from stockade.agent.heartbeat import Heartbeat
 from stockade.agent.protocol import AgentProtocol, LeaseLost, LogsIncomplete
 from stockade.agent.shipper import LogShipper
@@ -120,9 +119,8 @@ def run_lease(
     lease: Lease,
     *,
     clients: SlotClients,
-    cache: RepoCache,
+    sources: WorkspaceSources,
     executor: JobExecutor,
-    work_dir: Path,
     control: LeaseControl,
     heartbeat_interval_s: float,
     log: Any,
@@ -141,57 +139,90 @@ def run_lease(
     heartbeat = Heartbeat(
         lambda: clients.beat.heartbeat(lease.lease_id), heartbeat_interval_s, control.cancel, log
     ).start()
-    checkout_dir = work_dir / "checkouts" / lease.lease_id
-    alarm: LeftoverAlarm | None = None
     try:
         result, alarm = _execute(
-            lease, shipper, cache=cache, executor=executor, checkout_dir=checkout_dir,
-            control=control, log=log,
+            lease, shipper, sources=sources, executor=executor, control=control, log=log
         )
-        _report_steps(lease, result, shipper)
+        # The closing line first, so it leaves with the job's last lines in one request.
         shipper.system(f"job {result.outcome.value} in {result.duration_s:.2f}s"
                        + (f": {result.detail}" if result.detail else ""))
-        if heartbeat.lost.is_set() or shipper.lost:
-            log.warning("lease lost; not completing the job", outcome=result.outcome.value)
-            return "lost"
-        if control.release.is_set() and not heartbeat.cancelled_by_server.is_set():
-            shipper.close(timeout_s=30.0)
-            clients.control.release(lease.lease_id, "agent draining: job interrupted")
-            log.info("lease released", outcome=result.outcome.value)
-            return "released"
-        outcome = _complete(lease, result, shipper, clients.control, log)
-        log.info("job finished", outcome=outcome, duration_s=round(time.monotonic() - started, 3),
-                 log_chunks=shipper.stats().chunks)
-        return outcome
+        _report_steps(lease, result, shipper)
+        outcome = _finish(lease, result, shipper, clients=clients, heartbeat=heartbeat,
+                          control=control, log=log, started=started)
     finally:
         heartbeat.stop()
         shipper.close(timeout_s=5.0)
-        shutil.rmtree(checkout_dir, ignore_errors=True)
-        if alarm is not None:
-            raise alarm
+    if alarm is not None:
+        raise alarm
+    return outcome
+
+
+def _finish(
+    lease: Lease,
+    result: JobResult,
+    shipper: LogShipper,
+    *,
+    clients: SlotClients,
+    heartbeat: Heartbeat,
+    control: LeaseControl,
+    log: Any,
+    started: float,
+) -> str:
+    """Complete the lease, or release it (drain), or leave it (lost); returns what happened."""
+    if heartbeat.lost.is_set() or shipper.lost:
+        log.warning("lease lost; not completing the job", outcome=result.outcome.value)
+        return "lost"
+    if control.release.is_set() and not heartbeat.cancelled_by_server.is_set():
+        shipper.close(timeout_s=30.0)
+        clients.control.release(lease.lease_id, "agent draining: job interrupted")
+        log.info("lease released", outcome=result.outcome.value)
+        return "released"
+    ran = time.monotonic()
+    outcome = _complete(lease, result, shipper, clients.control, log)
+    stats = shipper.stats()
+    # Where the time went, for operators chasing latency: checkout + sandbox, then the tail of
+    # log delivery and `complete`.
+    log.info("job finished", outcome=outcome, duration_s=round(time.monotonic() - started, 3),
+             run_s=round(ran - started, 3), report_s=round(time.monotonic() - ran, 3),
+             log_chunks=stats.chunks, log_requests=stats.requests)
+    return outcome
 
 
 def _execute(
     lease: Lease,
     shipper: LogShipper,
     *,
-    cache: RepoCache,
+    sources: WorkspaceSources,
     executor: JobExecutor,
-    checkout_dir: Path,
     control: LeaseControl,
     log: Any,
 ) -> tuple[JobResult, LeftoverAlarm | None]:
     started = time.monotonic()
     sha = lease.checkout.sha
     try:
-        source = cache.materialise(lease.checkout.repo_url, sha, checkout_dir)
+        with sources.source(lease.checkout.repo_url, sha) as source:
+            shipper.system(f"checked out {sha} in {time.monotonic() - started:.3f}s")
+            if control.cancel.is_set():
+                return JobResult(Outcome.CANCELLED, (), time.monotonic() - started,
+                                 "cancelled"), None
+            return _sandbox(lease, shipper, executor, source, control=control, log=log,
+                            started=started)
     except CheckoutError as exc:
         log.error("checkout failed", error=exc.message)
         shipper.system(f"checkout of {sha} failed: {exc.message}")
         return _infra(f"checkout failed: {exc.message}", started), None
-    shipper.system(f"checked out {sha} in {time.monotonic() - started:.3f}s")
-    if control.cancel.is_set():
-        return JobResult(Outcome.CANCELLED, (), time.monotonic() - started, "cancelled"), None
+
+
+def _sandbox(
+    lease: Lease,
+    shipper: LogShipper,
+    executor: JobExecutor,
+    source: Path,
+    *,
+    control: LeaseControl,
+    log: Any,
+    started: float,
+) -> tuple[JobResult, LeftoverAlarm | None]:
     tracker = _StepTracker(lease, shipper)
     try:
         return executor.run_job(to_job_spec(lease), source, tracker.on_output, control.cancel), None

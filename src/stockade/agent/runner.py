@@ -18,7 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from stockade.agent.checkout import RepoCache
+from stockade.agent.checkout import RepoCache, WorkspaceSources
 from stockade.agent.job import LeaseControl, SlotClients, run_lease
 from stockade.agent.log import get_logger
 from stockade.agent.protocol import AgentProtocol, CredentialRefused, ServerUnavailable
@@ -53,7 +53,10 @@ class Agent:
         self._controls: dict[int, LeaseControl] = {}
         self._busy: set[int] = set()
         self._lock = threading.Lock()
-        self._cache = RepoCache(config.work_dir / "cache")
+        self._sources = WorkspaceSources(
+            RepoCache(config.work_dir / "cache"), config.work_dir / "sources",
+            keep=max(4, 2 * config.concurrency),
+        )
         self._log: Any = get_logger(pool=config.pool, agent=config.name)
         self._registration: RegisterResponse | None = None
 
@@ -170,7 +173,7 @@ class Agent:
                         # Busy from the moment the lease exists, so a drain waits for it.
                         self._busy.add(index)
                     try:
-                        self._serve(index, lease, clients, executor, slot_dir)
+                        self._serve(index, lease, clients, executor)
                     finally:
                         with self._lock:
                             self._busy.discard(index)
@@ -179,7 +182,7 @@ class Agent:
             clients.close()
 
     def _serve(
-        self, index: int, lease: Lease, clients: SlotClients, executor: JobExecutor, slot_dir: Path
+        self, index: int, lease: Lease, clients: SlotClients, executor: JobExecutor
     ) -> None:
         assert self._registration is not None
         log = self._log.bind(
@@ -197,9 +200,8 @@ class Agent:
             run_lease(
                 lease,
                 clients=clients,
-                cache=self._cache,
+                sources=self._sources,
                 executor=executor,
-                work_dir=slot_dir,
                 control=control,
                 heartbeat_interval_s=self._registration.heartbeat_interval_s,
                 log=log,

@@ -79,6 +79,7 @@ class ApiClient:
 
     def __init__(self, base_url: str, token: str, *, timeout_s: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
+        self.token = token  # for opening another session (another thread); never printed
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout_s),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stockade.agent.checkout import CheckoutError, RepoCache, redact_url
+from stockade.agent.checkout import CheckoutError, RepoCache, WorkspaceSources, redact_url
 
 ENV = {
     **os.environ,
@@ -93,3 +93,23 @@ def test_credentials_in_urls_never_reach_errors(tmp_path: Path) -> None:
         cache.materialise(url, "1" * 40, tmp_path / "ws")
     assert "s3cret-token" not in str(info.value)
     assert redact_url(url) == "http://127.0.0.1:9/repo.git"
+
+
+def test_jobs_of_one_commit_share_one_checkout(repo: Path, tmp_path: Path) -> None:
+    sha = git(repo, "rev-parse", "HEAD")
+    sources = WorkspaceSources(RepoCache(tmp_path / "cache"), tmp_path / "sources", keep=1)
+    with sources.source(str(repo), sha) as first, sources.source(str(repo), sha) as second:
+        assert first == second
+        assert git(first, "rev-parse", "HEAD") == sha
+    older = git(repo, "rev-parse", "HEAD~1")
+    with sources.source(str(repo), older) as other:
+        assert (other / "a.txt").read_text() == "first\n"
+    # Only `keep` idle trees stay: the least recently used one is gone.
+    assert not first.exists() and other.exists()
+
+
+def test_failed_checkout_leaves_nothing_behind(repo: Path, tmp_path: Path) -> None:
+    sources = WorkspaceSources(RepoCache(tmp_path / "cache"), tmp_path / "sources")
+    with pytest.raises(CheckoutError), sources.source(str(repo), "2" * 40):
+        pass
+    assert list((tmp_path / "sources").glob("*")) == []

@@ -77,7 +77,6 @@ def test_job_is_run_and_completed_with_every_line(server: FakeServer, repo: tupl
     assert executor.sources == [[".git", "hello.txt"]]
     assert executor.specs[0].env["STOCKADE_SHA"] == sha
     assert not any(CREDENTIAL in v or REG_TOKEN in v for v in executor.specs[0].env.values())
-    assert not (tmp_path / "work" / "slot-0" / "checkouts" / "lease-1").exists()
 
 
 def test_server_cancel_stops_the_job(server: FakeServer, repo: tuple[Path, str],
