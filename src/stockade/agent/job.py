@@ -93,19 +93,21 @@ def to_job_spec(lease: Lease) -> JobSpec:
 
 
 class _StepTracker:
-    """Reports a step as ``running`` just before its first line of output."""
+    """Reports a step as ``running`` when it starts (step 0) or just before its first line."""
 
     def __init__(self, lease: Lease, shipper: LogShipper) -> None:
         self._names = [s.name for s in lease.job.steps]
         self._shipper = shipper
         self._seen: set[int] = set()
 
+    def running(self, step: int) -> None:
+        """Report ``step`` as running (once)."""
+        if step >= 0 and step not in self._seen and step < len(self._names):
+            self._seen.add(step)
+            self._shipper.report(StepReport(index=step, name=self._names[step], status="running"))
+
     def on_output(self, line: OutputLine) -> None:
-        if line.step >= 0 and line.step not in self._seen and line.step < len(self._names):
-            self._seen.add(line.step)
-            self._shipper.report(
-                StepReport(index=line.step, name=self._names[line.step], status="running")
-            )
+        self.running(line.step)
         self._shipper.put(line)
 
 
@@ -224,6 +226,9 @@ def _sandbox(
     started: float,
 ) -> tuple[JobResult, LeftoverAlarm | None]:
     tracker = _StepTracker(lease, shipper)
+    # The first step starts with the sandbox: saying so now sends the report while the sandbox
+    # is being created, instead of in front of the job's first line (which a user waits for).
+    tracker.running(0)
     try:
         return executor.run_job(to_job_spec(lease), source, tracker.on_output, control.cancel), None
     except LeftoverAlarm as exc:
