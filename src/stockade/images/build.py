@@ -19,6 +19,7 @@ from stockade.images import oci
 from stockade.images.assemble import assemble_image
 from stockade.images.errors import ImageBuildError, ImageNotFound
 from stockade.images.recipe import DEFAULT_RECIPE, Recipe, apt_fingerprint
+from stockade.images.scratch import remove_tree
 from stockade.images.store import ImageRecord, ImageStore
 
 Progress = Callable[[str, float | None], None]
@@ -104,7 +105,7 @@ def build_default_image(
         report(f"built {name} {manifest.digest[:19]}", 1.0)
         return record
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        remove_tree(work)  # unmounts whatever mmdebstrap may have left mounted in the tree
 
 
 def installed_packages(tree: Path) -> tuple[tuple[str, str], ...]:

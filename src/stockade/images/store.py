@@ -21,7 +21,6 @@ import fcntl
 import json
 import os
 import re
-import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +30,7 @@ from typing import Any
 
 from stockade.images import oci
 from stockade.images.errors import ImageNotFound, ImageStoreCorrupt, InvalidImageRef
+from stockade.images.scratch import remove_tree
 from stockade.images.unpack import unpack_rootfs
 
 
@@ -148,8 +148,8 @@ class ImageStore:
     def _sweep_scratch(self) -> None:
         for entry in self.tmp.iterdir():
             match = _SCRATCH_PID.match(entry.name)
-            if match and not _alive(int(match.group(1))) and not _has_mounts(entry):
-                shutil.rmtree(entry, ignore_errors=True)
+            if match and not _alive(int(match.group(1))):
+                remove_tree(entry)
 
     def put_blob(self, data: bytes) -> oci.Descriptor:
         """Store a small blob (config, manifest); returns its descriptor (media type left empty)."""
@@ -272,19 +272,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True  # someone else's live process
     return True
-
-
-def _has_mounts(path: Path) -> bool:
-    """Whether anything is mounted under ``path`` (a killed mmdebstrap may leave /proc mounted;
-    such a tree is left for an operator rather than walked into by rmtree)."""
-    prefix = str(path.resolve()) + "/"
-    try:
-        mountinfo = Path("/proc/self/mountinfo").read_text()
-    except OSError:
-        return True
-    return any(
-        (line.split()[4] + "/").startswith(prefix) for line in mountinfo.splitlines() if line
-    )
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
