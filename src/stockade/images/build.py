@@ -166,6 +166,13 @@ def _up_to_date(
 def _mmdebstrap(recipe: Recipe, tree: Path, epoch: int, report: Progress) -> None:
     if shutil.which("mmdebstrap") is None:
         raise ImageBuildError("mmdebstrap is not installed", hint="apt-get install mmdebstrap")
+    if os.geteuid() != 0:
+        # mmdebstrap would fall back to its unshare mode, whose files belong to sub-uids: the layer
+        # would record those owners instead of root. Refuse rather than build a wrong image.
+        raise ImageBuildError(
+            "building a runner image needs root",
+            hint="run `sudo stockade image build` (or `make image` as root); using images does not",
+        )
     report("starting mmdebstrap", 0.0)
     env = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch), "LC_ALL": "C.UTF-8"}
     tail: deque[str] = deque(maxlen=30)
