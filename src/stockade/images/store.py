@@ -78,9 +78,10 @@ class ImageStore:
                 name = next((n for n in names if not n.startswith("sha256-")), None)
                 return self._record(ref, name)
             raise ImageNotFound(ref)
-        for digest, name in entries:
-            if name == ref and oci.NAME_RE.match(ref):
-                return self._record(digest, name)
+        if oci.NAME_RE.match(ref) and not ref.startswith("sha256"):  # digest tags are internal
+            for digest, name in entries:
+                if name == ref:
+                    return self._record(digest, name)
         raise ImageNotFound(ref)
 
     def rootfs(self, digest: str) -> Path:
@@ -217,6 +218,10 @@ class ImageStore:
     def _ensure_dirs(self) -> None:
         for path in (self.blobs, self.rootfs_dir, self.meta_root, self.tmp):
             path.mkdir(parents=True, exist_ok=True)
+        # Whatever the umask: jobs' uids must be able to read the caches and never write them.
+        for path in (self.root, self.layout, self.rootfs_dir):
+            if path.stat().st_mode & 0o7777 != 0o755:
+                path.chmod(0o755)
         marker = self.layout / "oci-layout"
         if not marker.exists():
             _atomic_write(marker, oci.layout_marker())

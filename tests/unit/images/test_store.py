@@ -31,6 +31,12 @@ def test_unknown_refs_raise_image_not_found(store: ImageStore, make_image: MakeI
         assert "stockade image build" in caught.value.hint
 
 
+def test_digest_tags_are_not_names(store: ImageStore, make_image: MakeImage) -> None:
+    record = make_image()
+    with pytest.raises(ImageNotFound):
+        store.resolve(record.digest.replace(":", "-"))
+
+
 def test_rootfs_wants_a_digest_not_a_name(store: ImageStore, make_image: MakeImage) -> None:
     make_image()
     with pytest.raises(ImageNotFound):
