@@ -12,6 +12,7 @@ Environment: BENCH_RUNS (default 30), BENCH_BACKENDS (default "crun,runc,bwrap")
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -51,7 +52,8 @@ class Subject:
 
 
 def main() -> None:
-    store = ImageStore(load_settings().images_dir)
+    settings = load_settings()
+    store = ImageStore(settings.images_dir)
     try:
         image = store.resolve("default")
     except StockadeError as exc:
@@ -69,12 +71,15 @@ def main() -> None:
     finally:
         for subject in subjects:
             subject.close()
+    load_after = os.getloadavg()[0]
     console.print(
         f"measured in {time.monotonic() - started:.0f} s; load average {load_before:.2f} before, "
-        f"{os.getloadavg()[0]:.2f} after (2 cores: figures above ~1 include other work)",
+        f"{load_after:.2f} after (2 cores: figures above ~1 include other work)",
         highlight=False,
     )
     _report(subjects)
+    out = _save(subjects, image, settings.home, (load_before, load_after))
+    console.print(f"[dim]raw figures: {out}[/]", highlight=False)
 
 
 def _measure(subjects: list[Subject]) -> None:
@@ -249,6 +254,29 @@ def _install_podman() -> str:
     if done.returncode != 0:
         return f"apt-get install podman failed: {_tail(done.stderr)}"
     return ""
+
+
+def _save(
+    subjects: list[Subject], image: ImageRecord, home: Path, load: tuple[float, float]
+) -> Path:
+    """Every run's figure as JSON under ``$STOCKADE_HOME/bench/``, for later comparison."""
+    body = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "image": image.digest,
+        "runs": RUNS,
+        "load_average": {"before": load[0], "after": load[1]},
+        "subjects": {
+            subject.label: {"error": subject.error} if subject.error else {
+                "first_output_ms": subject.values["first"],
+                "cycle_ms": subject.values["cycle"],
+            }
+            for subject in subjects
+        },
+    }
+    out = home / "bench" / "sandbox.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(body, indent=1) + "\n")
+    return out
 
 
 def _tail(text: str) -> str:
