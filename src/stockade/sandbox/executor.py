@@ -22,6 +22,7 @@ import secrets
 import shutil
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,14 @@ def _check_workspace_reached(workspace: Path, pid1: int) -> None:
                                   hint="the work root must be a shared mount point")
 
 
+def _release(backend: Backend, work_root: Path, own_bind: bool) -> None:
+    close = getattr(backend, "close", None)
+    if close is not None:
+        close()
+    if own_bind:
+        umount(work_root, lazy=True)
+
+
 class Executor:
     """Runs jobs, one disposable sandbox each; implements ``JobExecutor``."""
 
@@ -91,10 +100,12 @@ class Executor:
         work_root.mkdir(parents=True, exist_ok=True)
         work_root.chmod(0o711)
         self._work_root = work_root = work_root.resolve()
-        self._own_bind = False
+        own_bind = False
         if getattr(self._backend, "mount_namespace_pid", None) is not None:
             # Runtimes in a private mount namespace see host mounts only through propagation.
-            self._own_bind = ensure_shared_mount(work_root)
+            own_bind = ensure_shared_mount(work_root)
+        # Released by close(), or when the executor is collected or the process exits.
+        self._release = weakref.finalize(self, _release, self._backend, work_root, own_bind)
 
     # -- alarm ----------------------------------------------------------------------------
     @property
@@ -111,12 +122,7 @@ class Executor:
 
     def close(self) -> None:
         """Release the backend's helpers (e.g. the private mount namespace)."""
-        close = getattr(self._backend, "close", None)
-        if close is not None:
-            close()
-        if self._own_bind:
-            umount(self._work_root, lazy=True)
-            self._own_bind = False
+        self._release()
 
     # -- jobs -----------------------------------------------------------------------------
     def run_job(self, job: JobSpec, workspace_source: Path | None, on_output: OutputCallback,

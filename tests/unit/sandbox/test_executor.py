@@ -27,6 +27,7 @@ def work_root() -> Iterator[Path]:
     # Not under pytest's 0700 tmp dir: bwrap runs as the job's unprivileged host uid,
     # which must be able to reach the workspace.
     root = Path(tempfile.mkdtemp(prefix="stockade-work-", dir="/tmp"))
+    root.chmod(0o711)
     yield root
     shutil.rmtree(root, ignore_errors=True)
 
