@@ -24,7 +24,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,7 @@ class ImageStore:
         self.rootfs_dir = root / "rootfs"
         self.meta_root = root / "meta"
         self.tmp = root / "tmp"
+        self._records: dict[str, ImageRecord] = {}
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -86,12 +87,12 @@ class ImageStore:
 
     def rootfs(self, digest: str) -> Path:
         """The unpacked root filesystem of image ``digest``: unpacked once, shared read-only."""
-        record = self.resolve(digest)
-        if record.digest != digest:
+        if not oci.DIGEST_RE.match(digest):
             raise ImageNotFound(digest)  # a name is not accepted here: callers pin digests
         target = self.rootfs_dir / digest.removeprefix("sha256:")
-        if target.is_dir():
+        if target.is_dir():  # only ever renamed into place whole, from a stored image
             return target
+        self.resolve(digest)
         self._ensure_dirs()
         with self.lock():
             if not target.is_dir():
@@ -246,6 +247,13 @@ class ImageStore:
         ]
 
     def _record(self, digest: str, name: str | None) -> ImageRecord:
+        # Blobs never change under their digest, so what they say is read (and verified) once.
+        cached = self._records.get(digest)
+        if cached is None:
+            cached = self._records[digest] = self._read_record(digest)
+        return replace(cached, name=name)
+
+    def _read_record(self, digest: str) -> ImageRecord:
         raw = self.read_blob(digest)
         manifest = json.loads(raw)
         config_desc = manifest["config"]
@@ -257,7 +265,7 @@ class ImageStore:
             + sum(int(layer["size"]) for layer in manifest["layers"])
         )
         return ImageRecord(
-            name=name,
+            name=None,
             digest=digest,
             created=str(config.get("created", "")),
             size=size,

@@ -74,7 +74,7 @@ def test_a_damaged_blob_is_reported(store: ImageStore, make_image: MakeImage) ->
     blob = store.blobs / record.digest.removeprefix("sha256:")
     blob.write_bytes(blob.read_bytes() + b" ")
     with pytest.raises(ImageStoreCorrupt):
-        store.resolve("default")
+        ImageStore(store.root).resolve("default")  # a fresh view (blobs read once per instance)
 
 
 def test_scratch_of_dead_processes_is_swept(store: ImageStore) -> None:
