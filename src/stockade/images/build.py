@@ -20,7 +20,7 @@ from stockade.images.assemble import assemble_image
 from stockade.images.errors import ImageBuildError, ImageNotFound
 from stockade.images.recipe import DEFAULT_RECIPE, Recipe, apt_fingerprint
 from stockade.images.scratch import remove_tree
-from stockade.images.store import ImageRecord, ImageStore
+from stockade.images.store import ImageRecord, ImageStore, validate_name
 
 Progress = Callable[[str, float | None], None]
 
@@ -55,6 +55,7 @@ def build_default_image(
     from the same archive state (and the same epoch, if one is given), or when the archive is
     unreachable and such an image exists, unless ``force``.
     """
+    validate_name(name)  # before a minute of building, not after
     report: Progress = progress or (lambda _message, _fraction: None)
     report("checking the Debian archive", None)
     fingerprint = apt_fingerprint(recipe)

@@ -178,11 +178,7 @@ class ImageStore:
 
     def tag(self, manifest: oci.Descriptor, name: str) -> None:
         """Point ``name`` at a manifest (atomically; the name's previous image stays stored)."""
-        if not oci.NAME_RE.match(name) or name.startswith("sha256"):
-            raise InvalidImageRef(
-                f"invalid image name {name!r}",
-                hint="use letters, digits and single '.', '_', '-' or '+' between them",
-            )
+        validate_name(name)
         self._update_index(manifest, name)
 
     def point(self, name: str, ref: str) -> ImageRecord:
@@ -271,6 +267,15 @@ class ImageStore:
             size=size,
             packages=oci.decode_packages(labels.get(oci.LABEL_PACKAGES, "")),
             recipe=str(labels.get(oci.LABEL_RECIPE, "")),
+        )
+
+
+def validate_name(name: str) -> None:
+    """Raise :class:`InvalidImageRef` unless ``name`` can name an image."""
+    if not oci.NAME_RE.match(name) or name.startswith("sha256"):
+        raise InvalidImageRef(
+            f"invalid image name {name!r}",
+            hint="use letters, digits and single '.', '_', '-' or '+' between them",
         )
 
 

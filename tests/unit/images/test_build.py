@@ -140,3 +140,11 @@ def test_an_unreachable_archive_keeps_the_existing_image(
     )
     assert kept == current
     assert any("unreachable" in message for message in seen)
+
+
+def test_an_invalid_name_fails_before_building(store: ImageStore) -> None:
+    from stockade.images.errors import InvalidImageRef
+
+    with pytest.raises(InvalidImageRef):
+        build_default_image(store, name="../x", force=True)
+    assert store.list() == []
