@@ -51,6 +51,7 @@ class Agent:
         self.draining = threading.Event()
         self._fatal: StockadeError | None = None
         self._controls: dict[int, LeaseControl] = {}
+        self._executors: list[JobExecutor] = []
         self._busy: set[int] = set()
         self._lock = threading.Lock()
         self._sources = WorkspaceSources(
@@ -95,6 +96,7 @@ class Agent:
             if self._fatal is not None:
                 self.drain(f"fatal: {self._fatal.message}")
         self._wait_for_jobs()
+        self._close_executors()
         if self._fatal is not None:
             self._log.error("stopped", error=self._fatal.message)
             raise self._fatal
@@ -131,6 +133,19 @@ class Agent:
                 deadline = float("inf")
             time.sleep(0.1)
 
+    def _close_executors(self) -> None:
+        # Slots are daemon threads that die with the process, so their executors' host
+        # helpers (mount namespace, work-root bind mount) are released here, once no job runs.
+        with self._lock:
+            executors, self._executors = self._executors, []
+        for executor in executors:
+            close = getattr(executor, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:  # one broken close must not keep the others open
+                    self._log.exception("closing a sandbox executor failed")
+
     def _busy_slots(self) -> bool:
         with self._lock:
             return bool(self._busy)
@@ -152,6 +167,8 @@ class Agent:
         except StockadeError as exc:
             self._fatal = exc
             return
+        with self._lock:
+            self._executors.append(executor)
         delay = 0.5
         try:
             while not self.draining.is_set():

@@ -178,7 +178,8 @@ class Stack:
                     "--name", f"{socket.gethostname()}-{pool}",
                     "--concurrency", str(concurrency),
                     "--work-dir", str(self.home / "work" / pool),
-                    "--images-dir", str(self.settings.images_dir.resolve()),  # no symlink: crun needs the real path
+                    # The real path, never a symlink: crun refuses a root reached through one.
+                    "--images-dir", str(self.settings.images_dir.resolve()),
                     "--drain-timeout", str(drain_timeout_s),
                 ],
                 child_env(self.home),

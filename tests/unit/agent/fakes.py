@@ -189,6 +189,10 @@ class ScriptedExecutor:
         self.specs: list[JobSpec] = []
         self.sources: list[list[str]] = []
         self.started = threading.Event()
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
 
     def run_job(
         self, job: JobSpec, workspace_source: Path | None, on_output: OutputCallback,

@@ -131,6 +131,7 @@ def test_sigterm_drains_running_job_then_exits_zero(server: FakeServer, repo: tu
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     assert server.rec.completed["lease-1"].outcome == "success"
+    assert executor.closed  # the sandbox's host helpers are released on the way out
     # Draining took no new work.
     server.offer(make_lease(2, path, sha))
     assert not server.wait_for(lambda r: "lease-2" in r.handed, timeout_s=1.0)
