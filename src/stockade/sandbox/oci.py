@@ -24,8 +24,10 @@ MASKED_PATHS = (
     "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
     "/sys/firmware", "/sys/devices/virtual/powercap",
 )
-#: Paths runc and crun make read-only by default (sysctls, sysrq, irq affinity, ...).
-READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+#: Paths runc and crun make read-only by default (sysctls, sysrq, irq affinity, ...), plus
+#: /sys/fs/cgroup: on cgroup v1 crun 1.8 leaves the tmpfs holding the hierarchies writable.
+READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+                  "/sys/fs/cgroup")
 
 NAMESPACES = ("pid", "network", "ipc", "uts", "mount", "user", "cgroup")
 _NO_CAPS: dict[str, list[str]] = {
@@ -88,8 +90,10 @@ def _mounts(spec: SandboxSpec) -> list[dict[str, Any]]:
         # The only host path in the sandbox. nosuid: a setuid file in it cannot escalate.
         {"destination": "/workspace", "type": "bind", "source": str(spec.workspace),
          "options": ["rbind", "rw", *nosuid_nodev]},
+        # Owned by the job user too: runc 1.1 does not apply mode=1777 as given.
         {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
-         "options": [*nosuid_nodev, "mode=1777", f"size={spec.limits.tmp_bytes}"]},
+         "options": [*nosuid_nodev, "mode=1777", f"uid={spec.uid}", f"gid={spec.gid}",
+                     f"size={spec.limits.tmp_bytes}"]},
     ]
 
 
