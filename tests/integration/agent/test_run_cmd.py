@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_HOME
 from tests.integration.server.harness import commit, git, make_repo
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "python-project"
@@ -23,15 +22,6 @@ def stockade(*args: str, home: Path, cwd: Path | None = None,
     env["COLUMNS"] = "200"
     return subprocess.run([sys.executable, "-m", "stockade", *args], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=timeout, check=False)
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    """A STOCKADE_HOME sharing the suite's image store (so no test builds the image)."""
-    path = tmp_path / "home"
-    path.mkdir()
-    (path / "images").symlink_to((TEST_HOME / "images").resolve(), target_is_directory=True)
-    return path
 
 
 @pytest.fixture
