@@ -84,11 +84,11 @@ def run(
 
     settings = load_settings()
     source = source_commit(directory.absolute())
-    pipeline = load_pipeline_file(source.root / PIPELINE_FILENAME)  # exit 2, file:line:col
+    pipeline = load_pipeline_file(source.project / PIPELINE_FILENAME)  # exit 2, file:line:col
     policy_file = resolve_policy_file(policy, settings)
     ensure_images(settings.images_dir, {job.image for job in pipeline.jobs.values()})
     what = "working tree snapshot" if source.snapshot else source.ref
-    console.print(f"[bold]stockade run[/] {source.root} @ {source.sha[:12]} ({what})",
+    console.print(f"[bold]stockade run[/] {source.project} @ {source.sha[:12]} ({what})",
                   highlight=False)
 
     data = Path(tempfile.mkdtemp(prefix="stockade-run-"))
@@ -120,7 +120,8 @@ def _run(
     api = stack.start_server()
     try:
         body: dict[str, Any] = {
-            "repository": str(source.root), "ref": source.ref, "sha": source.sha, "event": "manual",
+            "repository": str(source.repository), "ref": source.ref, "sha": source.sha,
+            "event": "manual",
         }
         if tier:
             body["tier"] = tier
