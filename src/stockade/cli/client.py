@@ -22,6 +22,7 @@ from stockade.errors import (
     InfrastructureError,
     InvalidInput,
     NotFound,
+    PolicyDenied,
     StockadeError,
     Unauthorized,
 )
@@ -68,7 +69,7 @@ def _raise_for(response: httpx.Response) -> None:
     code = body.get("code")
     if response.status_code == 401 and not hint:
         hint = "set STOCKADE_TOKEN, or STOCKADE_HOME to the server's data directory"
-    cls = _BY_STATUS.get(response.status_code)
+    cls = PolicyDenied if code == "policy_denied" else _BY_STATUS.get(response.status_code)
     if cls is None:
         cls = InfrastructureError if response.status_code >= 500 else StockadeError
     raise cls(message, hint=hint, code=str(code) if code else None)

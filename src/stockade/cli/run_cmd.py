@@ -23,12 +23,18 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from stockade.cli.client import ApiClient, read_token
 from stockade.cli.logview import RunLogView, exit_code_for_run, summary_table
-from stockade.cli.main import EXIT_INFRA, EXIT_OK
+from stockade.cli.main import EXIT_INFRA, EXIT_OK, exit_code_for
 from stockade.cli.policy_pools import pools_for_run, resolve_policy_file
 from stockade.cli.snapshot import SourceCommit, source_commit
 from stockade.cli.stack import Child, Stack
 from stockade.config import load_settings
-from stockade.errors import InfrastructureError, InvalidInput, StockadeError
+from stockade.errors import (
+    Forbidden,
+    InfrastructureError,
+    InvalidInput,
+    PolicyDenied,
+    StockadeError,
+)
 
 console = Console()
 err = Console(stderr=True)
@@ -94,7 +100,7 @@ def run(
     data = Path(tempfile.mkdtemp(prefix="stockade-run-"))
     (data / "images").symlink_to(settings.images_dir.absolute(), target_is_directory=True)
     stack = Stack(home=data, policy_file=policy_file)
-    code = EXIT_INFRA
+    code = EXIT_INFRA  # until _run says otherwise: an exception leaves the logs for a look
     previous = signal.getsignal(signal.SIGTERM)
 
     def _terminate(_signum: int, _frame: FrameType | None) -> None:
@@ -103,6 +109,9 @@ def run(
     signal.signal(signal.SIGTERM, _terminate)
     try:
         code = _run(stack, source, tier=tier, policy_file=policy_file, concurrency=concurrency)
+    except StockadeError as exc:
+        code = exit_code_for(exc)
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
         stack.stop(drain_timeout_s=10.0)
@@ -125,7 +134,11 @@ def _run(
         }
         if tier:
             body["tier"] = tier
-        run = api.post("/runs", body)
+        try:
+            run = api.post("/runs", body)
+        except (PolicyDenied, Forbidden) as exc:
+            # What the policy refuses here is the user's --tier (or the file's tiers): input.
+            raise InvalidInput(exc.message, hint=exc.hint) from exc
         console.print(f"run [bold]{run['id']}[/] tier={run.get('tier')} pool={run.get('pool')}"
                       f" (policy rule {run.get('rule')!r})", highlight=False)
         for pool in pools_for_run(policy_file, str(run.get("tier", ""))):

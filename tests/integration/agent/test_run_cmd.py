@@ -83,3 +83,17 @@ def test_not_a_git_directory_exits_2(home: Path, tmp_path: Path) -> None:
     done = stockade("run", str(plain), home=home, timeout=60)
     assert done.returncode == 2
     assert "not in a git working directory" in done.stderr
+
+
+@pytest.mark.root
+def test_tier_can_be_lowered_never_raised(home: Path, tmp_path: Path, image_store: object) -> None:
+    repo, _ = make_repo(tmp_path / "r", "version: 1\njobs:\n  a:\n    steps:\n"
+                                        "      - name: tier\n        run: echo \"$STOCKADE_TIER\"\n")
+    lowered = stockade("run", str(repo), "--tier", "untrusted", home=home)
+    assert lowered.returncode == 0, lowered.stdout + lowered.stderr
+    assert "tier=untrusted pool=untrusted" in lowered.stdout
+    assert "\nuntrusted\n" in lowered.stdout  # what the job itself saw
+
+    raised = stockade("run", str(repo), "--tier", "release", home=home)
+    assert raised.returncode == 2
+    assert "only lower" in raised.stderr
