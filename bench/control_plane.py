@@ -47,7 +47,7 @@ jobs:
       - name: echo
         run: echo first
 """
-_CHECKOUT = re.compile(r"checked out \w+ in ([0-9.]+)s")
+_CHECKOUT = re.compile(r"checkout of \w+ ([0-9.]+)s")
 
 
 def main() -> None:

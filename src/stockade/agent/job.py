@@ -142,11 +142,16 @@ def run_lease(
         lambda: clients.beat.heartbeat(lease.lease_id), heartbeat_interval_s, control.cancel, log
     ).start()
     try:
+        checkout_s: list[float] = []
         result, alarm = _execute(
-            lease, shipper, sources=sources, executor=executor, control=control, log=log
+            lease, shipper, sources=sources, executor=executor, control=control, log=log,
+            checkout_s=checkout_s,
         )
-        # The closing line first, so it leaves with the job's last lines in one request.
-        shipper.system(f"job {result.outcome.value} in {result.duration_s:.2f}s"
+        # One closing line (no separate checkout line: one request less per job), queued before
+        # the step reports so it leaves with the job's last lines.
+        sha12 = lease.checkout.sha[:12]
+        checkout = f"; checkout of {sha12} {checkout_s[0]:.3f}s" if checkout_s else ""
+        shipper.system(f"job {result.outcome.value} in {result.duration_s:.2f}s{checkout}"
                        + (f": {result.detail}" if result.detail else ""))
         _report_steps(lease, result, shipper)
         outcome = _finish(lease, result, shipper, clients=clients, heartbeat=heartbeat,
@@ -198,12 +203,13 @@ def _execute(
     executor: JobExecutor,
     control: LeaseControl,
     log: Any,
+    checkout_s: list[float],
 ) -> tuple[JobResult, LeftoverAlarm | None]:
     started = time.monotonic()
     sha = lease.checkout.sha
     try:
         with sources.source(lease.checkout.repo_url, sha) as source:
-            shipper.system(f"checked out {sha} in {time.monotonic() - started:.3f}s")
+            checkout_s.append(time.monotonic() - started)
             if control.cancel.is_set():
                 return JobResult(Outcome.CANCELLED, (), time.monotonic() - started,
                                  "cancelled"), None

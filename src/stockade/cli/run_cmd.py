@@ -99,7 +99,7 @@ def run(
 
     data = Path(tempfile.mkdtemp(prefix="stockade-run-"))
     (data / "images").symlink_to(settings.images_dir.absolute(), target_is_directory=True)
-    stack = Stack(home=data, policy_file=policy_file)
+    stack = Stack(home=data, policy_file=policy_file, isolated=True)
     code = EXIT_INFRA  # until _run says otherwise: an exception leaves the logs for a look
     previous = signal.getsignal(signal.SIGTERM)
 

@@ -96,9 +96,17 @@ class Child:
             return ""
 
 
-def child_env(home: Path, **extra: str) -> dict[str, str]:
-    """The environment of a child: ours, with its own STOCKADE_HOME and no inherited token."""
-    env = {k: v for k, v in os.environ.items() if k not in ("STOCKADE_TOKEN",)}
+def child_env(home: Path, *, isolated: bool = False, **extra: str) -> dict[str, str]:
+    """The environment of a child: ours, with its own STOCKADE_HOME and no inherited token.
+
+    ``isolated`` (``stockade run``) also drops the settings that would point the embedded server
+    at the user's real data (database, listen address), so a local run never touches them.
+    """
+    dropped = {"STOCKADE_TOKEN"}
+    if isolated:
+        dropped |= {"STOCKADE_DATABASE_URL", "STOCKADE_LISTEN_HOST", "STOCKADE_LISTEN_PORT",
+                    "STOCKADE_POLICY_FILE", "STOCKADE_SERVER_URL"}
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env["STOCKADE_HOME"] = str(home)
     env.update(extra)
     return env
@@ -112,6 +120,7 @@ class Stack:
     host: str = "127.0.0.1"
     port: int = 0
     policy_file: str = ""
+    isolated: bool = False  # `stockade run`: nothing of the user's server settings leaks in
     server: Child | None = None
     agents: dict[str, Child] = field(default_factory=dict)
 
@@ -130,7 +139,7 @@ class Stack:
         self.server = Child(
             "server",
             ["server", "--host", self.host, "--port", str(self.port)],
-            child_env(self.home, **extra),
+            child_env(self.home, isolated=self.isolated, **extra),
             self.home / "logs" / "server.log",
         )
         self.server.start()
@@ -182,7 +191,7 @@ class Stack:
                     "--images-dir", str(self.settings.images_dir.resolve()),
                     "--drain-timeout", str(drain_timeout_s),
                 ],
-                child_env(self.home),
+                child_env(self.home, isolated=self.isolated),
                 self.home / "logs" / f"agent-{pool}.log",
             )
             self.agents[pool] = child
