@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -40,6 +41,29 @@ def test_installed_packages_reads_the_tree_dpkg_database(tmp_path: Path) -> None
     (admin / "available").write_text("")
     (admin / "updates").mkdir()
     assert installed_packages(tmp_path) == (("bash", "5.2.15-2+b7"), ("coreutils", "9.1-1"))
+
+
+def _tree_differences(left: Path, right: Path, limit: int = 20) -> list[str]:
+    """Paths whose type, mode, owner, size, mtime, link target or content differ (diagnostics)."""
+
+    def describe(root: Path) -> dict[str, tuple[object, ...]]:
+        found: dict[str, tuple[object, ...]] = {}
+        for path in sorted(root.rglob("*")):
+            info = path.lstat()
+            link = str(path.readlink()) if path.is_symlink() else ""
+            digest = (
+                hashlib.sha256(path.read_bytes()).hexdigest()
+                if path.is_file() and not path.is_symlink() else ""
+            )
+            found[str(path.relative_to(root))] = (
+                info.st_mode, info.st_uid, info.st_gid, info.st_size, int(info.st_mtime), link,
+                digest,
+            )
+        return found
+
+    a, b = describe(left), describe(right)
+    differing = sorted(key for key in a.keys() | b.keys() if a.get(key) != b.get(key))
+    return differing[:limit] or ["(none: the trees are equal, so the layer bytes differ)"]
 
 
 def _pretend_built(store: ImageStore, digest: str, archive: FakeArchive, epoch: int) -> None:
@@ -100,7 +124,12 @@ def test_rebuild_with_the_same_epoch_gives_the_same_digest(
             "the Debian archive changed between the two builds; rerun (package sets differ: "
             f"{sorted(set(rebuilt.packages) ^ set(default.packages))})"
         )
-    assert rebuilt.digest == default.digest
+    if rebuilt.digest != default.digest:
+        pytest.fail(
+            "same packages and epoch, different digests; differing paths: "
+            + ", ".join(_tree_differences(image_store.rootfs(default.digest),
+                                          fresh.rootfs(rebuilt.digest)))
+        )
     assert rebuilt.created == default.created
     assert (fresh.rootfs(rebuilt.digest) / "usr/bin/git").exists()
 
