@@ -7,6 +7,7 @@ environment, which may carry a secret) passed through a memfd, never argv or dis
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -26,6 +27,8 @@ from stockade.sandbox.spec import SandboxSpec
 
 _STATE_ROOTS = {"crun": Path("/run/crun"), "runc": Path("/run/runc"), "runsc": Path("/run/runsc")}
 _RUNTIME_TIMEOUT_S = 30.0
+# Runs the step with fd 3 closed (daemons must not hold it), then writes its status to fd 3.
+_STATUS_WRAPPER = 'exec 4>&3 3>&-; "$@" 4>&-; echo $? >&4'
 
 
 def userns_available() -> bool:
@@ -41,7 +44,14 @@ def memfd_with(data: bytes, name: str = "stockade") -> int:
     fd = os.memfd_create(name, os.MFD_CLOEXEC)
     os.write(fd, data)
     os.lseek(fd, 0, os.SEEK_SET)
-    return fd
+    return high_fd(fd)
+
+
+def high_fd(fd: int) -> int:
+    """``fd`` moved to a number >= 10 (close-on-exec), clear of the fds a launcher rewires."""
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return high
 
 
 def _kill_and_wait(pid: int, timeout: float = 5.0) -> None:
@@ -146,9 +156,20 @@ class OciRuntimeBackend:
     def step_launch(self, spec: SandboxSpec, bundle: Path, argv: list[str],
                     env: Mapping[str, str]) -> StepLaunch:
         """``<runtime> exec`` of ``argv``; the process JSON travels in a memfd."""
+        if self.name == "runc":
+            # runc exec copies the step's output through its own pipes and waits for them to
+            # close, so a daemon that keeps stdout open would hold the step forever. Detached,
+            # runc hands our pipes over directly; the exit status comes back on fd 3.
+            argv = ["/bin/sh", "-c", _STATUS_WRAPPER, "sh", *argv]
         proc = process_config(spec, argv, env)
         fd = memfd_with(json.dumps(proc).encode(), "stockade-process")
         os.set_inheritable(fd, True)
+        if self.name == "runc":
+            return StepLaunch(
+                argv=self._cmd("exec", "--detach", "--preserve-fds", "1",
+                               "--process", f"/proc/self/fd/{fd}", spec.sandbox_id),
+                pass_fds=(fd,), status_on_fd3=True,
+            )
         return StepLaunch(
             argv=self._cmd("exec", "--process", f"/proc/self/fd/{fd}", spec.sandbox_id),
             pass_fds=(fd,),
