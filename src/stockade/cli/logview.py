@@ -69,7 +69,7 @@ class RunLogView:
             lines = page.get("lines", [])
             for line in lines:
                 self.show(line)
-            if not lines:
+            if not lines or page.get("done"):
                 return run
             after = max(int(line["cursor"]) for line in lines)
 
