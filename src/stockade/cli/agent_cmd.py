@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -40,6 +41,8 @@ def agent(  # noqa: PLR0917 (Typer maps parameters to options)
     from stockade.agent.runner import Agent, AgentConfig
 
     settings = load_settings()
+    # Read once, then gone from the environment every child (git, the runtime) inherits.
+    os.environ.pop("STOCKADE_REGISTRATION_TOKEN", None)
     if len(registration_token) < 8:
         raise InvalidInput("the registration token is too short", hint="copy it whole")
     config = AgentConfig(
