@@ -28,26 +28,30 @@ from stockade.sandbox.cgroups import (
     detect_mode,
     missing_controllers,
 )
-from stockade.sandbox.oci import env_list
+from stockade.sandbox.oci import MASKED_PATHS, env_list
 from stockade.sandbox.oci_runtime import userns_available
 from stockade.sandbox.seccomp import bpf_fd
 from stockade.sandbox.spec import SHM_BYTES, SandboxSpec
 from stockade.sandbox.workspace import mount_tmpfs, umount
 
+_MASKED_PROC_FILES = {"/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+                      "/proc/timer_stats", "/proc/sched_debug"}
 # Put the wrapper shell into every cgroup directory given, then become the command.
 _JOIN = 'for f in $STOCKADE_CGROUPS; do echo $$ > "$f" || exit 125; done; exec "$@"'
 
 
-def bwrap_argv(spec: SandboxSpec, tmp_dir: Path, seccomp_fd: int,
-               argv: list[str]) -> list[str]:
-    """The bwrap command line for one step of ``spec`` (a pure function)."""
+def bwrap_argv(spec: SandboxSpec, tmp_dir: Path, seccomp_fd: int, argv: list[str],
+               masked: tuple[str, ...] = ()) -> list[str]:
+    """The bwrap command line for one step of ``spec`` (a pure function); ``masked`` files
+    are hidden behind /dev/null."""
+    masks = [arg for path in masked for arg in ("--ro-bind", "/dev/null", path)]
     return [
         "bwrap",
         "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
         "--unshare-uts", "--unshare-cgroup",
         "--uid", str(spec.uid), "--gid", str(spec.gid), "--hostname", spec.hostname,
         "--ro-bind", str(spec.rootfs), "/",
-        "--proc", "/proc", "--dev", "/dev",
+        "--proc", "/proc", *masks, "--dev", "/dev",
         "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm",
         "--bind", str(spec.workspace), "/workspace",
         "--bind", str(tmp_dir), "/tmp",
@@ -56,6 +60,11 @@ def bwrap_argv(spec: SandboxSpec, tmp_dir: Path, seccomp_fd: int,
         "--chdir", spec.cwd,
         "--", *argv,
     ]
+
+
+def proc_masks() -> tuple[str, ...]:
+    """The OCI runtimes' masked /proc files that this kernel has (bwrap mounts no /sys)."""
+    return tuple(p for p in MASKED_PATHS if p in _MASKED_PROC_FILES and os.path.exists(p))
 
 
 def _limit_files(mode: CgroupMode, spec: SandboxSpec) -> list[tuple[str, str, str]]:
@@ -87,6 +96,7 @@ class BwrapBackend:
     def __init__(self) -> None:
         self.binary = shutil.which("bwrap")
         self._mode = detect_mode()
+        self._masked = proc_masks()
 
     def check(self) -> Verdict:
         """Usable only when every guarantee holds, cgroup limits included."""
@@ -160,7 +170,7 @@ class BwrapBackend:
         full_env = dict(e.split("=", 1) for e in env_list(env))
         return StepLaunch(
             argv=["sh", "-c", _JOIN, "sh", *drop,
-                  *bwrap_argv(spec, bundle.parent / "tmp", fd, argv)],
+                  *bwrap_argv(spec, bundle.parent / "tmp", fd, argv, self._masked)],
             env={**full_env, "STOCKADE_CGROUPS": procs}, pass_fds=(fd,),
         )
 
