@@ -7,7 +7,8 @@ The subjects are measured in interleaved rounds, so that load from anything else
 weighs on all of them alike. Targets (issue 2): crun cycle median at most 60 ms, and at least 5x
 faster than podman.
 
-Environment: BENCH_RUNS (default 30), BENCH_BACKENDS (default "crun,runc,bwrap").
+Environment: BENCH_RUNS (default 30), BENCH_BACKENDS (default "crun,runc,bwrap"),
+BENCH_BUDGET_S (seconds one subject may take, default 30; fewer runs are then reported as such).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ BACKENDS = tuple(
 CYCLE_TARGET_MS = 60.0
 PODMAN_RATIO_TARGET = 5.0
 WARMUP = 2
+# Keeps `make bench` bounded (issue: about 3 minutes) when one subject is pathologically slow.
+BUDGET_S = float(os.environ.get("BENCH_BUDGET_S", "30"))
 
 Probe = Callable[[], float]  # one run; returns its milliseconds
 
@@ -83,7 +86,8 @@ def main() -> None:
 
 
 def _measure(subjects: list[Subject]) -> None:
-    """Warm every probe, then run them round-robin ``RUNS`` times."""
+    """Warm every probe, then run them round-robin ``RUNS`` times (within each time budget)."""
+    spent = {id(subject): 0.0 for subject in subjects}
     probes = [
         (subject, key, probe)
         for subject in subjects
@@ -93,15 +97,26 @@ def _measure(subjects: list[Subject]) -> None:
     ]
     for round_ in range(-WARMUP, RUNS):
         for subject, key, probe in probes:
-            if subject.error:
+            if subject.error or spent[id(subject)] > BUDGET_S:
                 continue
+            started = time.monotonic()
             try:
                 value = probe()
             except Exception as exc:  # report it in the table and go on with the others
                 subject.error = f"a run failed: {type(exc).__name__}: {exc}"
                 continue
+            finally:
+                spent[id(subject)] += time.monotonic() - started
             if round_ >= 0:
                 subject.values[key].append(value)
+    for subject in subjects:
+        runs = min(len(subject.values["first"]), len(subject.values["cycle"]))
+        if subject.error or runs == RUNS:
+            continue
+        if runs == 0:
+            subject.error = f"no timed run within the {BUDGET_S:.0f} s budget"
+        else:
+            subject.label += f" [{runs} runs: {BUDGET_S:.0f} s budget]"
 
 
 # -- the subjects ------------------------------------------------------------------------------
@@ -308,7 +323,8 @@ def _report(subjects: list[Subject]) -> None:
         if subject.error:
             console.print(f"[yellow]{subject.label}[/]: not measured: {subject.error}",
                           highlight=False)
-    crun = samples.get("stockade crun")
+    crun = next((value for label, value in samples.items() if label.startswith("stockade crun")),
+                None)
     podman = next((value for label, value in samples.items() if label.startswith("podman")), None)
     if crun is None:
         console.print("targets: not checked (stockade crun was not measured)")
