@@ -41,8 +41,6 @@ class StepLaunch:
     argv: list[str]
     env: Mapping[str, str] | None = None
     pass_fds: tuple[int, ...] = field(default_factory=tuple)
-    #: The launcher returns at once; the step's exit status arrives on fd 3 (see steps.py).
-    status_on_fd3: bool = False
 
 
 class Backend(Protocol):

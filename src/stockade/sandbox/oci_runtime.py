@@ -27,8 +27,6 @@ from stockade.sandbox.spec import SandboxSpec
 
 _STATE_ROOTS = {"crun": Path("/run/crun"), "runc": Path("/run/runc"), "runsc": Path("/run/runsc")}
 _RUNTIME_TIMEOUT_S = 30.0
-# Runs the step with fd 3 closed (daemons must not hold it), then writes its status to fd 3.
-_STATUS_WRAPPER = 'exec 4>&3 3>&-; "$@" 4>&-; echo $? >&4'
 
 
 def userns_available() -> bool:
@@ -48,7 +46,8 @@ def memfd_with(data: bytes, name: str = "stockade") -> int:
 
 
 def high_fd(fd: int) -> int:
-    """``fd`` moved to a number >= 10 (close-on-exec), clear of the fds a launcher rewires."""
+    """``fd`` moved to a number >= 10 (close-on-exec), clear of fds 3 and 4 that the runc
+    launcher rewires."""
     high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
     os.close(fd)
     return high
@@ -157,18 +156,19 @@ class OciRuntimeBackend:
                     env: Mapping[str, str]) -> StepLaunch:
         """``<runtime> exec`` of ``argv``; the process JSON travels in a memfd."""
         if self.name == "runc":
-            # runc exec copies the step's output through its own pipes and waits for them to
-            # close, so a daemon that keeps stdout open would hold the step forever. Detached,
-            # runc hands our pipes over directly; the exit status comes back on fd 3.
-            argv = ["/bin/sh", "-c", _STATUS_WRAPPER, "sh", *argv]
+            # runc exec copies the step's output through pipes of its own and waits until
+            # every holder closes them, so a daemon keeping stdout open would hold the step
+            # forever. Our pipes go in as fds 3 and 4 instead and become the step's 1 and 2.
+            argv = ["/bin/sh", "-c", 'exec 1>&3 2>&4 3>&- 4>&-; exec "$@"', "sh", *argv]
         proc = process_config(spec, argv, env)
         fd = memfd_with(json.dumps(proc).encode(), "stockade-process")
         os.set_inheritable(fd, True)
         if self.name == "runc":
             return StepLaunch(
-                argv=self._cmd("exec", "--detach", "--preserve-fds", "1",
-                               "--process", f"/proc/self/fd/{fd}", spec.sandbox_id),
-                pass_fds=(fd,), status_on_fd3=True,
+                argv=["sh", "-c", 'exec 3>&1 4>&2 1>/dev/null; exec "$@"', "sh",
+                      *self._cmd("exec", "--preserve-fds", "2", "--process",
+                                 f"/proc/self/fd/{fd}", spec.sandbox_id)],
+                pass_fds=(fd,),
             )
         return StepLaunch(
             argv=self._cmd("exec", "--process", f"/proc/self/fd/{fd}", spec.sandbox_id),

@@ -19,7 +19,6 @@ from stockade.errors import InfrastructureError
 from stockade.sandbox.backend import Backend
 from stockade.sandbox.cgroups import CgroupEvents, SandboxCgroup
 from stockade.sandbox.interface import Outcome, OutputCallback, OutputLine, StepResult, StepSpec
-from stockade.sandbox.oci_runtime import high_fd
 from stockade.sandbox.output import LineSplitter
 from stockade.sandbox.spec import SandboxSpec
 
@@ -28,9 +27,6 @@ _DRAIN_S = 0.2  # output still arriving after the step exited (e.g. from a daemo
 _KILL_GRACE_S = 5.0
 _FULL_BYTES = 64 * 1024  # a filesystem with less than this free counts as full
 SHELL = ("/bin/bash", "-e", "-o", "pipefail", "-c")
-# Put the status pipe (fd number in $0) on fd 3 for a launcher that reports status there.
-# bash, not sh: dash cannot name a descriptor above 9.
-_ON_FD3 = 'fd=$0; exec 3>&"$fd" {fd}>&-; exec "$@"'
 
 
 def _free_bytes(path: Path) -> int | None:
@@ -67,17 +63,10 @@ class StepRunner:
         before = self._cgroup.events()
         launch = self._backend.step_launch(self._spec, self._bundle, [*SHELL, step.run],
                                            {**job_env, **step.env})
-        argv, pass_fds = launch.argv, launch.pass_fds
-        status_r = status_w = None
-        if launch.status_on_fd3:
-            status_r, status_w = os.pipe()
-            status_w = high_fd(status_w)
-            argv = ["bash", "-c", _ON_FD3, str(status_w), *argv]
-            pass_fds = (*pass_fds, status_w)
         try:
             proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, pass_fds=pass_fds,
+                launch.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, pass_fds=launch.pass_fds,
                 env=dict(launch.env) if launch.env is not None else None,
             )
         except OSError as exc:
@@ -86,24 +75,16 @@ class StepRunner:
         finally:
             for fd in launch.pass_fds:
                 os.close(fd)
-            if status_w is not None:
-                os.close(status_w)
-        stopped, status = self._pump(proc, index, deadline, status_r)
+        stopped = self._pump(proc, index, deadline)
         code = proc.wait()
-        if status_r is not None:
-            # No status means the step's wrapper was killed (limit, timeout): as a shell says.
-            code = int(status) if status.strip().isdigit() else 137
         duration = time.monotonic() - started
         outcome, why = self._classify(step, code, stopped, before)
         if outcome is not Outcome.SUCCESS:
             self._emit(OutputLine(index, "system", f"step {step.name!r}: {why}", time.time()))
         return StepResult(step.name, outcome, code, duration), why
 
-    def _pump(self, proc: subprocess.Popen[bytes], index: int, deadline: float,
-              status_fd: int | None) -> tuple[str, bytes]:
-        """Stream output until the step ends; returns ("" | "timeout" | "cancelled", the
-        status bytes read from ``status_fd``). Without a status fd, the step has ended when
-        ``proc`` has; with one, when the status pipe closes."""
+    def _pump(self, proc: subprocess.Popen[bytes], index: int, deadline: float) -> str:
+        """Stream output until the step ends; returns "", "timeout" or "cancelled"."""
         assert proc.stdout is not None and proc.stderr is not None
         sel = selectors.DefaultSelector()
         splitters = {}
@@ -111,10 +92,6 @@ class StepRunner:
             os.set_blocking(f.fileno(), False)
             sel.register(f, selectors.EVENT_READ, name)
             splitters[name] = LineSplitter(index, name, self._emit)
-        status = bytearray()
-        status_open = status_fd is not None
-        if status_fd is not None:
-            sel.register(status_fd, selectors.EVENT_READ, "status")
         stopped = ""
         exited_at: float | None = None
         hard_stop: float | None = None
@@ -132,8 +109,7 @@ class StepRunner:
                 if hard_stop is not None and now >= hard_stop:
                     proc.kill()  # the runtime's exec process itself hangs: stop waiting
                     break
-                ended = not status_open if status_fd is not None else proc.poll() is not None
-                if exited_at is None and ended:
+                if exited_at is None and proc.poll() is not None:
                     exited_at = now
                 if exited_at is not None and now - exited_at > _DRAIN_S:
                     break  # something the step left behind holds the pipes open
@@ -142,12 +118,9 @@ class StepRunner:
                     timeout = max(0.0, min(timeout, deadline - now))
                 for key, _ in sel.select(timeout):
                     data = os.read(key.fd, 65536)
-                    if key.data == "status":
-                        status += data
-                        status_open = bool(data)
-                    elif data:
+                    if data:
                         splitters[key.data].feed(data)
-                    if not data:
+                    else:
                         sel.unregister(key.fileobj)
         finally:
             for s in splitters.values():
@@ -155,9 +128,7 @@ class StepRunner:
             sel.close()
             proc.stdout.close()
             proc.stderr.close()
-            if status_fd is not None:
-                os.close(status_fd)
-        return stopped, bytes(status)
+        return stopped
 
     def _kill_all(self) -> None:
         self._killed = True
