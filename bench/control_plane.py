@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,18 +68,26 @@ def main() -> None:
             api = stack.start_server()
             agent = stack.start_agent(api, "trusted", concurrency=1, drain_timeout_s=10)
             _wait_agents(api, 1)
-            first, checkouts = _first_output(api, stack.url, repo, sha)
-            rates: dict[int, float] = {}
+            latency = _first_output(api, stack.url, repo, sha)
+            rates: dict[int, Rate] = {}
             for concurrency in CONCURRENCY:
                 agent.stop(15.0)
                 agent = stack.start_agent(api, "trusted", concurrency=concurrency,
                                           drain_timeout_s=10)
                 _wait_agents(api, 1)
-                rates[concurrency] = _throughput(api, repo, sha, THROUGHPUT_JOBS)
+                assert stack.server is not None
+                before = _cpu_s(stack.server.pid), _cpu_s(agent.pid)
+                rate = _throughput(api, repo, sha, THROUGHPUT_JOBS)
+                after = _cpu_s(stack.server.pid), _cpu_s(agent.pid)
+                rates[concurrency] = Rate(
+                    rate,
+                    server_cpu_ms=(after[0] - before[0]) * 1000 / THROUGHPUT_JOBS,
+                    agent_cpu_ms=(after[1] - before[1]) * 1000 / THROUGHPUT_JOBS,
+                )
             api.close()
         finally:
             stack.stop(drain_timeout_s=15.0)
-    _report(first, sandbox_first, sandbox_cycle, checkouts, rates)
+    _report(latency, sandbox_first, sandbox_cycle, rates)
 
 
 # -- the sandbox alone ------------------------------------------------------------------------
@@ -141,14 +150,39 @@ def _wait_agents(api: ApiClient, count: int) -> None:
         time.sleep(0.05)
 
 
-def _first_output(api: ApiClient, url: str, repo: Path, sha: str) -> tuple[Sample, Sample]:
+@dataclass(frozen=True)
+class Rate:
+    jobs_per_s: float
+    server_cpu_ms: float  # CPU the server process spent per job (all its requests)
+    agent_cpu_ms: float  # CPU of the agent and the runtime processes it waited for, per job
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its reaped children (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Submit → first output, and where it went (milliseconds, one value per run)."""
+
+    first: Sample  # POST /runs sent → the job's first line received by an SSE follower
+    submit: Sample  # POST /runs answered (classify, plan, store, queue)
+    delivery: Sample  # the line read by the agent from the sandbox → received by the follower
+    checkout: Sample  # the agent's checkout (0 once a commit's tree is cached)
+
+
+def _first_output(api: ApiClient, url: str, repo: Path, sha: str) -> Latency:
     """Submit, follow the job's SSE stream, time the first line of the job's own output."""
-    values, checkouts = [], []
+    firsts, submits, deliveries, checkouts = [], [], [], []
     for index in range(RUNS + 3):
-        started = time.perf_counter()
+        wall, started = time.time(), time.perf_counter()
         run = _submit(api, repo, sha)
+        submitted = (time.perf_counter() - started) * 1000
         job_id = run["jobs"][0]["id"]
         first: float | None = None
+        delivery = 0.0
         follower = ApiClient(url, api.token)
         try:
             for event in follower.stream_events(f"/jobs/{job_id}/logs?follow=true"):
@@ -157,14 +191,23 @@ def _first_output(api: ApiClient, url: str, repo: Path, sha: str) -> tuple[Sampl
                 line = event.data
                 if first is None and line.get("step") == 0:
                     first = (time.perf_counter() - started) * 1000
+                    # Same host, same clock: the agent stamped the line when it read it.
+                    delivery = (wall + first / 1000 - float(line["ts"])) * 1000
                 match = _CHECKOUT.search(str(line.get("text", "")))
                 if match and index >= 3:
                     checkouts.append(float(match.group(1)) * 1000)
         finally:
             follower.close()
         if index >= 3 and first is not None:  # three warm-up runs fill caches and mirrors
-            values.append(first)
-    return Sample("submit → first output", tuple(values)), Sample("checkout", tuple(checkouts))
+            firsts.append(first)
+            submits.append(submitted)
+            deliveries.append(delivery)
+    return Latency(
+        Sample("submit → first output", tuple(firsts)),
+        Sample("POST /runs", tuple(submits)),
+        Sample("delivery", tuple(deliveries)),
+        Sample("checkout", tuple(checkouts)),
+    )
 
 
 def _throughput(api: ApiClient, repo: Path, sha: str, jobs: int) -> float:
@@ -195,28 +238,38 @@ def _throughput(api: ApiClient, repo: Path, sha: str, jobs: int) -> float:
 # -- report -----------------------------------------------------------------------------------
 
 
-def _report(first: Sample, sandbox_first: Sample, sandbox_cycle: Sample, checkouts: Sample,
-            rates: dict[int, float]) -> None:
+def _report(latency: Latency, sandbox_first: Sample, sandbox_cycle: Sample,
+            rates: dict[int, Rate]) -> None:
+    first = latency.first
+    rest = first.median - latency.submit.median - sandbox_first.median - latency.delivery.median
     print_table(
         f"Control plane, {RUNS} runs per latency figure (ms)",
         ["measure", "median", "p95", "target"],
         [
             [first.label, fmt(first.median), fmt(first.p95),
              f"≤ {FIRST_OUTPUT_TARGET_MS:.0f} median"],
-            ["  of which: sandbox alone, to first output", fmt(sandbox_first.median),
+            ["  POST /runs answered (server: classify, plan, queue)",
+             fmt(latency.submit.median), fmt(latency.submit.p95), ""],
+            ["  sandbox alone, creation to first output", fmt(sandbox_first.median),
              fmt(sandbox_first.p95), ""],
-            ["  of which: agent checkout (git)", fmt(_median(checkouts)),
-             fmt(checkouts.p95 if checkouts.values_ms else None), ""],
-            ["  control plane's own share", fmt(first.median - sandbox_first.median), "", ""],
+            ["  line read by the agent → at the SSE follower", fmt(latency.delivery.median),
+             fmt(latency.delivery.p95), ""],
+            ["  the rest: lease wake-up, agent, sandbox under load", fmt(rest), "", ""],
+            ["  agent checkout (0 once the commit's tree is cached)",
+             fmt(_median(latency.checkout)),
+             fmt(latency.checkout.p95 if latency.checkout.values_ms else None), ""],
             ["sandbox alone, whole cycle", fmt(sandbox_cycle.median), fmt(sandbox_cycle.p95), ""],
         ],
     )
     serial = 1000 / sandbox_cycle.median if sandbox_cycle.median else 0.0
-    rows = [[f"agent --concurrency {c}", f"{rate:.1f}", f"≥ {JOBS_PER_S_TARGET:.0f}"]
-            for c, rate in rates.items()]
-    rows.append(["sandbox alone, serial (1000 / cycle median)", f"{serial:.1f}", ""])
+    rows = [[f"agent --concurrency {c}", f"{r.jobs_per_s:.1f}", f"{r.server_cpu_ms:.0f}",
+             f"{r.agent_cpu_ms:.0f}", f"≥ {JOBS_PER_S_TARGET:.0f}"] for c, r in rates.items()]
+    rows.append(["sandbox alone, serial (1000 / cycle median)", f"{serial:.1f}", "", "", ""])
     print_table(f"Sustained trivial jobs per second ({THROUGHPUT_JOBS} one-job runs each)",
-                ["path", "jobs/s", "target"], rows)
+                ["path", "jobs/s", "server CPU ms/job", "agent CPU ms/job", "target"], rows)
+    load = os.getloadavg()[0]
+    console.print(f"[dim]load average {load:.1f} on {os.cpu_count()} CPUs at the end "
+                  "(other work on the host slows every figure)[/]")
 
 
 def _median(sample: Sample) -> float | None:
