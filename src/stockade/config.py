@@ -9,7 +9,7 @@ Server and scheduler settings are explained in docs/server.md.
 | listen_host        | STOCKADE_LISTEN_HOST       | 127.0.0.1                             |
 | listen_port        | STOCKADE_LISTEN_PORT       | 8420                                  |
 | database_url       | STOCKADE_DATABASE_URL      | sqlite:///$STOCKADE_HOME/stockade.db  |
-| policy_file        | STOCKADE_POLICY_FILE       | $STOCKADE_HOME/policy.yml, else the packaged default |
+| policy_file        | STOCKADE_POLICY_FILE       | $STOCKADE_HOME/policy.yml, else packaged |
 | sandbox_backend    | STOCKADE_SANDBOX_BACKEND   | crun                                  |
 | api_token          | STOCKADE_TOKEN             | (none; CLI credential for the server) |
 | webhook_secret     | STOCKADE_WEBHOOK_SECRET    | (none: webhooks refused until set)    |
@@ -28,6 +28,7 @@ import os
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 from stockade.errors import InvalidInput
 
@@ -109,8 +110,18 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
                 f"{path}: unknown setting(s) {', '.join(unknown)}",
                 hint=f"known settings: {', '.join(sorted(known))}",
             )
+        for name, value in data.items():
+            expected = type(getattr(settings, name))
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                data[name] = float(value)
+            elif not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
+                raise InvalidInput(
+                    f"{path}: setting {name} must be {expected.__name__}, "
+                    f"not {type(value).__name__}",
+                    hint=f"write {name} as a TOML {expected.__name__}",
+                )
         settings = replace(settings, **data)
-    overrides: dict[str, object] = {}
+    overrides: dict[str, Any] = {}
     for name, var in _ENV.items():
         if var in env and env[var] != "":
             overrides[name] = _parse(name, var, env[var], type(getattr(settings, name)))
