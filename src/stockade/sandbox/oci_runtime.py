@@ -130,7 +130,9 @@ class OciRuntimeBackend:
     def _cmd(self, *args: str) -> list[str]:
         assert self.binary is not None
         prefix = self._mntns.prefix() if self._mntns is not None else []
-        return [*prefix, self.binary, *args]
+        # gVisor ignores the OCI seccomp profile unless told to apply it.
+        flags = ["--oci-seccomp"] if self.name == "runsc" else []
+        return [*prefix, self.binary, *flags, *args]
 
     def start(self, spec: SandboxSpec, bundle: Path) -> None:
         """Write ``config.json`` and start the container detached, its pid 1 running."""
