@@ -180,3 +180,19 @@ for fd in (slave, master):
         print("refused", e.errno)
 '""", backend=backend)
     assert "INJECTED" not in ran.stdout and ran.stdout.count("refused") == 2, ran.output
+
+
+@ALL_BACKENDS
+def test_seccomp_denies_calls_an_unprivileged_user_could_otherwise_make(sandbox: Sandbox,
+                                                                       backend: str) -> None:
+    # io_uring_setup and perf_event_open work for ordinary users on many kernels; the profile
+    # denies them (EPERM). clone3 answers ENOSYS so libc falls back to clone, which it checks.
+    nr = {"x86_64": (425, 298, 435), "aarch64": (425, 241, 435)}[platform.machine()]
+    code = ("import ctypes, errno; libc = ctypes.CDLL(None, use_errno=True); "
+            "p = ctypes.create_string_buffer(512); "
+            f"calls = [({nr[0]}, 8, p), ({nr[1]}, p, 0, -1, -1, 0), ({nr[2]}, p, 88)]; "
+            "out = [(libc.syscall(*c), errno.errorcode[ctypes.get_errno()]) for c in calls]; "
+            "print(out)")
+    ran = sandbox(_py(code) + "; (sleep 0 &) && echo forked", backend=backend)
+    assert ran.stdout.splitlines() == [
+        "[(-1, 'EPERM'), (-1, 'EPERM'), (-1, 'ENOSYS')]", "forked"], ran.output
