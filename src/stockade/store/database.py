@@ -9,6 +9,7 @@ plain ``BEGIN`` and see one consistent snapshot. Other databases use their norma
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -58,14 +59,22 @@ class Database:
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             self.engine = _sqlite_engine(url)
             self._writer = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+            # SQLite admits one writer at a time anyway; queueing this process's writers on a
+            # lock avoids SQLite's busy handler, which sleeps in steps of up to 100 ms.
+            self._write_lock: threading.Lock | None = threading.Lock()
         else:
             self.engine = sa.create_engine(url, pool_pre_ping=True)
             self._writer = self.engine
+            self._write_lock = None
 
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:
         """One write transaction: committed on success, rolled back on any exception."""
-        with self._writer.begin() as conn:
+        if self._write_lock is None:
+            with self._writer.begin() as conn:
+                yield conn
+            return
+        with self._write_lock, self._writer.begin() as conn:
             yield conn
 
     @contextmanager

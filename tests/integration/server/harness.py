@@ -124,7 +124,14 @@ def running_server(home: Path, **settings: Any) -> ServerHandle:
     env["STOCKADE_HOME"] = str(home)
     for name, value in settings.items():
         env[f"STOCKADE_{name.upper()}"] = str(value)
-    return ServerHandle(home=home, port=free_port(), env=env).start()
+    for _ in range(3):
+        try:
+            return ServerHandle(home=home, port=free_port(), env=env).start()
+        except RuntimeError as exc:
+            # Another process on this machine may take the free port before the server binds it.
+            if "address already in use" not in str(exc):
+                raise
+    raise RuntimeError("no free port found for the server")
 
 
 @dataclass
@@ -135,6 +142,7 @@ class ProtocolAgent:
     agent_id: str
     pool: str
     credential: str
+    _http: httpx.Client | None = field(default=None, repr=False)
 
     @classmethod
     def register(cls, server: ServerHandle, pool: str, name: str = "test-agent") -> ProtocolAgent:
@@ -157,8 +165,15 @@ class ProtocolAgent:
         )
 
     def post(self, path: str, body: Any = None) -> httpx.Response:
-        with self.http() as h:
-            return h.post(path, json=body) if body is not None else h.post(path)
+        # One keep-alive connection per agent, as a real agent has (and far cheaper per call).
+        if self._http is None:
+            self._http = self.http()
+        return self._http.post(path, json=body) if body is not None else self._http.post(path)
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
     def lease(self, wait_s: float = 5.0) -> dict[str, Any] | None:
         answer = self.post("/lease", {"wait_s": wait_s})
