@@ -127,9 +127,11 @@ class OciRuntimeBackend:
             )
 
     # -- lifecycle ------------------------------------------------------------------------
-    def _cmd(self, *args: str) -> list[str]:
+    def _cmd(self, *args: str, create: bool = False) -> list[str]:
         assert self.binary is not None
-        prefix = self._mntns.prefix() if self._mntns is not None else []
+        # Only creating a container needs the private mount namespace: exec and delete work
+        # from the recorded state (saves an nsenter per call).
+        prefix = self._mntns.prefix() if self._mntns is not None and create else []
         # gVisor ignores the OCI seccomp profile unless told to apply it.
         flags = ["--oci-seccomp"] if self.name == "runsc" else []
         return [*prefix, self.binary, *flags, *args]
@@ -142,7 +144,7 @@ class OciRuntimeBackend:
         with open(os.devnull, "rb") as devnull, open(log, "wb") as err:
             proc = subprocess.run(
                 self._cmd("run", "--detach", "--pid-file", str(bundle / "pid"),
-                          "--bundle", str(bundle), spec.sandbox_id),
+                          "--bundle", str(bundle), spec.sandbox_id, create=True),
                 stdin=devnull, stdout=devnull, stderr=err, timeout=_RUNTIME_TIMEOUT_S,
                 check=False,
             )
