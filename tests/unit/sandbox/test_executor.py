@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from stockade.errors import LeftoverAlarm
+from stockade.errors import InvalidInput, LeftoverAlarm, SandboxUnavailable
 from stockade.sandbox.cgroups import SandboxCgroup, detect_mode
 from stockade.sandbox.executor import Executor
 from stockade.sandbox.interface import JobResult, JobSpec, Outcome, OutputLine, Resources, StepSpec
@@ -189,3 +189,14 @@ def test_other_backends_run_steps_with_the_same_guarantees(image_store: Any, wor
     assert out == ["1000", "CapEff: 0000000000000000", "NoNewPrivs: 1", "Seccomp: 2",
                    "x", "unset", "ro"]
     assert list(work_root.iterdir()) == []
+
+
+def test_a_backend_that_cannot_give_every_guarantee_refuses_to_start(image_store: Any,
+                                                                     work_root: Path) -> None:
+    if shutil.which("runsc"):
+        pytest.skip("runsc is installed here; this checks the refusal when it is not")
+    with pytest.raises(SandboxUnavailable) as exc:
+        Executor(image_store, work_root=work_root, backend="runsc")
+    assert "runsc is not installed" in exc.value.message
+    with pytest.raises(InvalidInput):
+        Executor(image_store, work_root=work_root, backend="docker")
