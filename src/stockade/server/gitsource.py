@@ -11,8 +11,10 @@ import hashlib
 import os
 import re
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from stockade.errors import InfrastructureError, InvalidInput
 
@@ -20,6 +22,7 @@ _SHA = re.compile(r"^[0-9a-fA-F]{4,64}$")
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _PROTOCOLS = ("file", "https", "http", "ssh", "git")
 GIT_TIMEOUT_S = 120
+_MIRROR_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,8 @@ def _git(args: list[str], *, cwd: Path | None = None) -> subprocess.CompletedPro
 def local_path(repository: str) -> Path | None:
     """The directory of a local repository (a path or ``file://`` URL), or None for a remote."""
     if repository.startswith("file://"):
-        return Path(repository[len("file://") :])
+        parsed = urlparse(repository)
+        return Path(unquote(parsed.path)) if parsed.netloc in ("", "localhost") else None
     if "://" in repository or re.match(r"^[\w.-]+@[\w.-]+:", repository):
         return None
     return Path(repository).absolute()
@@ -89,14 +93,11 @@ def resolve(repository: str, ref: str, sha: str, mirrors: Path) -> Source:
         rev_parsed = _git(
             ["-C", str(git_dir), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"]
         )
+        full = rev_parsed.stdout.strip() if rev_parsed.returncode == 0 else ""
     else:
-        git_dir = _mirror(repository, rev, mirrors)
+        git_dir, full = fetch_into_mirror(repository, rev, mirrors)
         repo_url = repository
-        rev_parsed = _git(
-            ["-C", str(git_dir), "rev-parse", "--verify", "--quiet", "FETCH_HEAD^{commit}"]
-        )
-    full = rev_parsed.stdout.strip()
-    if rev_parsed.returncode != 0 or not _FULL_SHA.match(full):
+    if not _FULL_SHA.match(full):
         raise InvalidInput(
             f"{rev} is not a commit in {repository}",
             hint="push the commit first, or give a ref that exists",
@@ -109,21 +110,25 @@ def resolve(repository: str, ref: str, sha: str, mirrors: Path) -> Source:
     return Source(repo_url=repo_url, sha=full, git_dir=git_dir)
 
 
-def _mirror(url: str, rev: str, mirrors: Path) -> Path:
+def fetch_into_mirror(url: str, rev: str, mirrors: Path) -> tuple[Path, str]:
+    """Fetch ``rev`` of ``url`` into the URL's bare mirror; returns (mirror, fetched commit)."""
     git_dir = mirrors / (hashlib.sha256(url.encode()).hexdigest()[:24] + ".git")
-    if not (git_dir / "HEAD").exists():
-        git_dir.mkdir(parents=True, exist_ok=True)
-        init = _git(["init", "--bare", "--quiet", str(git_dir)])
-        if init.returncode != 0:
-            raise InfrastructureError(f"cannot create a git mirror: {init.stderr.strip()}")
-    fetched = _git(["-C", str(git_dir), "fetch", "--quiet", "--no-tags", "--depth=1", url, rev])
-    if fetched.returncode != 0:
-        raise InvalidInput(
-            f"cannot fetch {rev} from {url}: {fetched.stderr.strip()[:300]}",
-            hint="check the repository URL and that the commit or ref exists",
-            code="unknown_revision",
-        )
-    return git_dir
+    # FETCH_HEAD is per mirror: concurrent submits of one URL take turns.
+    with _MIRROR_LOCK:
+        if not (git_dir / "HEAD").exists():
+            git_dir.mkdir(parents=True, exist_ok=True)
+            init = _git(["init", "--bare", "--quiet", str(git_dir)])
+            if init.returncode != 0:
+                raise InfrastructureError(f"cannot create a git mirror: {init.stderr.strip()}")
+        fetched = _git(["-C", str(git_dir), "fetch", "--quiet", "--no-tags", "--depth=1", url, rev])
+        if fetched.returncode != 0:
+            raise InvalidInput(
+                f"cannot fetch {rev} from {url}: {fetched.stderr.strip()[:300]}",
+                hint="check the repository URL and that the commit or ref exists",
+                code="unknown_revision",
+            )
+        head = _git(["-C", str(git_dir), "rev-parse", "--verify", "--quiet", "FETCH_HEAD^{commit}"])
+    return git_dir, head.stdout.strip() if head.returncode == 0 else ""
 
 
 def read_at(source: Source, filename: str) -> str | None:
