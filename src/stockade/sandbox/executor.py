@@ -20,6 +20,7 @@ import re
 import resource
 import secrets
 import shutil
+import subprocess
 import threading
 import time
 import weakref
@@ -180,13 +181,15 @@ class Executor:
                     continue
                 outcome, detail = result.outcome, why
                 break
-        except InfrastructureError as exc:
+        except (InfrastructureError, OSError, subprocess.SubprocessError) as exc:
+            # The sandbox could not be built or driven: the job did not fail, the host did.
             log.warning("job %s: sandbox infrastructure failure: %s", job.job_id, exc)
             outcome, detail = Outcome.INFRA, str(exc)
         finally:
             leftovers = self._teardown(spec, bundle, trace)
+            if leftovers:  # recorded even when an unexpected error is on its way out
+                self._raise_alarm(job.job_id, leftovers)
         if leftovers:
-            self._raise_alarm(job.job_id, leftovers)
             detail = (detail + "; " if detail else "") + "teardown left: " + "; ".join(leftovers)
         return JobResult(outcome, tuple(steps), time.monotonic() - started, detail)
 
