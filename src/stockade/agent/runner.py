@@ -52,6 +52,7 @@ class Agent:
         self._fatal: StockadeError | None = None
         self._controls: dict[int, LeaseControl] = {}
         self._executors: list[JobExecutor] = []
+        self._ready = [threading.Event() for _ in range(config.concurrency)]  # executor made
         self._busy: set[int] = set()
         self._lock = threading.Lock()
         self._sources = WorkspaceSources(
@@ -87,14 +88,17 @@ class Agent:
         self._log = self._log.bind(agent_id=registration.agent_id)
         self._log.info("registered", concurrency=self.config.concurrency)
         slots = [
-            threading.Thread(target=self._slot, args=(i,), name=f"slot-{i}", daemon=True)
-            for i in range(self.config.concurrency)
+            threading.Thread(target=self._slot, args=(i, ready), name=f"slot-{i}", daemon=True)
+            for i, ready in enumerate(self._ready)
         ]
         for slot in slots:
             slot.start()
         while not self.draining.wait(0.2):
             if self._fatal is not None:
                 self.drain(f"fatal: {self._fatal.message}")
+        # A slot still creating its executor would otherwise leave its host helpers behind.
+        for ready in self._ready:
+            ready.wait(timeout=60.0)
         self._wait_for_jobs()
         self._close_executors()
         if self._fatal is not None:
@@ -152,7 +156,7 @@ class Agent:
 
     # -- slots -------------------------------------------------------------------------------
 
-    def _slot(self, index: int) -> None:
+    def _slot(self, index: int, ready: threading.Event) -> None:
         assert self._registration is not None
         credential = self._registration.credential
         poller = AgentProtocol(self.config.server_url, credential=credential)
@@ -164,11 +168,17 @@ class Agent:
         slot_dir = self.config.work_dir / f"slot-{index}"
         try:
             executor = self._executor_factory(slot_dir / "sandbox")
+            with self._lock:
+                self._executors.append(executor)
         except StockadeError as exc:
             self._fatal = exc
             return
-        with self._lock:
-            self._executors.append(executor)
+        except Exception as exc:  # a broken sandbox setup stops the agent, loudly
+            self._log.exception("cannot create the sandbox executor")
+            self._fatal = InfrastructureError(f"sandbox executor: {type(exc).__name__}: {exc}")
+            return
+        finally:
+            ready.set()  # made or failed: either way the drain need not wait for it
         delay = 0.5
         try:
             while not self.draining.is_set():

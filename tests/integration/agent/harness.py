@@ -151,6 +151,11 @@ def cleanup_killed_agent(agent: AgentProcess, root: Path) -> None:
         if any(root.glob(f"**/{sandbox_id}")):
             subprocess.run(["crun", "delete", "--force", sandbox_id], check=False,
                            capture_output=True)
+    unmount_under(root)
+
+
+def unmount_under(root: Path) -> None:
+    """Lazily unmount everything mounted under ``root`` (what a killed process left)."""
     mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
     for mount in sorted((m for m in mounts if m.startswith(str(root))), reverse=True):
         subprocess.run(["umount", "-l", mount], check=False, capture_output=True)

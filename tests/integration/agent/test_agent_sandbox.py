@@ -45,7 +45,7 @@ def test_job_gets_the_commit_and_none_of_the_agents_secrets(
     agent = start_agent(server, "trusted", tmp_path / "agent", token=token)
     try:
         run = submit(server, repo, sha)
-        final = wait_run_final(server, run["id"], timeout_s=60)
+        final = wait_run_final(server, run["id"], timeout_s=120)
     finally:
         assert agent.terminate() == 0
     assert final["status"] == "success", final

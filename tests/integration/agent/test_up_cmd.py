@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.agent.harness import wait_until
+from tests.integration.agent.harness import unmount_under, wait_until
 from tests.integration.server.harness import free_port, make_repo, pipeline_yaml
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
@@ -122,3 +122,6 @@ def test_up_restarts_a_crashed_agent_and_drains_on_sigterm(up: Up, tmp_path: Pat
     kids = list(children(up.proc.pid))
     assert up.stop() == 0
     assert all(not Path(f"/proc/{pid}").exists() for pid in kids)
+    # The SIGKILLed agent could not release its sandbox work root; the drained ones did.
+    unmount_under(up.home / "work" / "trusted")
+    assert not [m for m in Path("/proc/mounts").read_text().splitlines() if str(up.home) in m]
