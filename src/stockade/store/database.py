@@ -9,6 +9,7 @@ plain ``BEGIN`` and see one consistent snapshot. Other databases use their norma
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,14 @@ from sqlalchemy.engine import make_url
 
 BUSY_TIMEOUT_MS = 30_000
 _BEGIN_OPTION = "stockade_sqlite_begin"
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file readable by this user only; SQLite gives its -wal and -shm
+    files the same mode. It holds token digests and job logs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
 def _sqlite_engine(url: str) -> sa.Engine:
@@ -56,7 +65,7 @@ class Database:
         self._writer: sa.Engine
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                _create_private(Path(parsed.database))
             self.engine = _sqlite_engine(url)
             self._writer = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
             # SQLite admits one writer at a time anyway; queueing this process's writers on a

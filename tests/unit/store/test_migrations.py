@@ -31,3 +31,11 @@ def test_opening_twice_is_harmless(tmp_path: Path) -> None:
     db = open_database(url)
     with db.read() as conn:
         assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0001"
+
+
+def test_the_database_file_is_private(tmp_path: Path) -> None:
+    open_database(f"sqlite:///{tmp_path / 'x.db'}").dispose()
+    for name in ("x.db", "x.db-wal", "x.db-shm"):
+        path = tmp_path / name
+        if path.exists():
+            assert path.stat().st_mode & 0o077 == 0, name
