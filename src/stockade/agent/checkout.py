@@ -159,6 +159,7 @@ class WorkspaceSources:
         self._keep = keep
         self._lock = threading.Lock()
         self._users: dict[Path, int] = {}  # tree -> running jobs using it; order = recency
+        self._making: dict[str, threading.Lock] = {}  # one checkout of a commit at a time
         shutil.rmtree(root, ignore_errors=True)  # a previous process's trees: unknown state
 
     @contextmanager
@@ -166,24 +167,42 @@ class WorkspaceSources:
         """A tree detached at ``sha`` for the duration of the ``with`` block (do not modify)."""
         key = hashlib.sha256(f"{repo_url}\0{sha}".encode()).hexdigest()[:32]
         tree = self._root / key
-        with self._lock:
-            if tree in self._users:
-                self._users[tree] = self._users.pop(tree) + 1  # most recent last
-            else:
-                staging = self._root / f"{key}.{os.getpid()}.{threading.get_ident()}"
-                try:
-                    self._cache.materialise(repo_url, sha, staging)
-                except BaseException:
-                    shutil.rmtree(staging, ignore_errors=True)
-                    raise
-                staging.rename(tree)
-                self._users[tree] = 1
+        if not self._take(tree):
+            # One checkout per commit at a time; other commits (and cached trees) go on.
+            with self._lock:
+                making = self._making.setdefault(key, threading.Lock())
+            with making:
+                if not self._take(tree):
+                    self._make(repo_url, sha, tree)
         try:
             yield tree
         finally:
             with self._lock:
                 self._users[tree] -= 1
                 self._evict()
+
+    def _take(self, tree: Path) -> bool:
+        """Count one more user of ``tree`` if it exists (and make it the most recent)."""
+        with self._lock:
+            if tree not in self._users:
+                return False
+            self._users[tree] = self._users.pop(tree) + 1
+            return True
+
+    def _make(self, repo_url: str, sha: str, tree: Path) -> None:
+        staging = tree.with_name(f"{tree.name}.{os.getpid()}.{threading.get_ident()}")
+        try:
+            self._cache.materialise(repo_url, sha, staging)
+            shutil.rmtree(tree, ignore_errors=True)  # a stale tree nobody counts any more
+            staging.rename(tree)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise CheckoutError(f"cannot place the checkout: {exc.strerror}") from exc
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        with self._lock:
+            self._users[tree] = 1
 
     def _evict(self) -> None:
         idle = [tree for tree, users in self._users.items() if users == 0]

@@ -237,6 +237,8 @@ class Agent:
             self._fatal = exc
         except StockadeError as exc:
             log.error("lease handling failed", error=exc.message)
+        except Exception:  # a bug here must not silently cost the agent a slot
+            log.exception("lease handling crashed; the lease will expire and be retried")
 
     @staticmethod
     def _release_unstarted(lease: Lease, clients: SlotClients, log: Any) -> None:
