@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -188,3 +189,24 @@ def test_openapi_and_health_are_served(server: ServerHandle) -> None:
     assert httpx.get(server.url + "/healthz").json() == {"status": "ok"}
     paths = httpx.get(server.url + "/openapi.json").json()["paths"]
     assert "/api/v1/runs" in paths and "/api/v1/agents/lease" in paths
+
+
+def test_following_a_run_streams_every_job_and_ends_with_the_run(server: ServerHandle, repo: tuple[Path, str]) -> None:
+    path, _ = repo
+    run = submit(server, path)
+    agent = ProtocolAgent.register(server, "trusted")
+    texts: list[str] = []
+    end = ""
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.admin_token}"}, timeout=30) as http, \
+            http.stream("GET", f"/api/v1/runs/{run['id']}/logs", params={"follow": "true"}) as stream:
+        agent.run_one()  # build, while the stream is open
+        agent.run_one()  # test
+        lines = stream.iter_lines()
+        for line in lines:
+            if line.startswith("data:"):
+                texts.append(json.loads(line[5:])["text"])
+            elif line == "event: end":
+                end = next(lines)
+                break
+    assert texts == ["running build\n", "running test\n"]
+    assert end == 'data: {"status": "success"}'
