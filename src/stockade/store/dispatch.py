@@ -251,7 +251,7 @@ def complete(
         row = _lease_row(conn, lease_id, agent_id, pool)
         if row.status in FINAL_JOB and row.outcome == outcome:
             return effects  # a resend of a completion that already landed
-        row = _active_lease_or_expired(conn, row, lease_id)
+        row = _still_active(row, lease_id)
         if not stored_through(conn, row.id, row.attempt, last_seq):
             raise LogsIncomplete(
                 f"job {row.id} attempt {row.attempt} lacks log chunks up to seq {last_seq}",
@@ -273,7 +273,7 @@ def complete(
     return effects
 
 
-def _active_lease_or_expired(conn: sa.Connection, row: Any, lease_id: str) -> Any:
+def _still_active(row: Any, lease_id: str) -> Any:
     # A completion that arrives after the expiry but before the reaper ran is still the truth
     # about the job; accept it rather than run the job again.
     if row.status not in ACTIVE_JOB:
