@@ -59,7 +59,15 @@ class Up:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout=60)
+            return self.proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            # Leave nothing running for the next test, then fail with what `up` printed.
+            for pid in children(self.proc.pid):
+                os.kill(pid, signal.SIGKILL)
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("stockade up did not stop within 120 s of SIGTERM:\n"
+                                 + (self.home / "up.out").read_text(errors="replace")) from None
         finally:
             self.out.close()
 
