@@ -72,12 +72,15 @@ def _check_workspace_reached(workspace: Path, pid1: int) -> None:
                                   hint="the work root must be a shared mount point")
 
 
-def _release(backend: Backend, work_root: Path, own_bind: bool) -> None:
+def _release(backend: Backend, work_root: Path, own_bind: list[bool]) -> None:
     close = getattr(backend, "close", None)
     if close is not None:
         close()
-    if own_bind:
+    # Unbind only an idle work root: another executor (another process) may be using it, and
+    # a job started after this check still fails closed if its workspace does not propagate.
+    if own_bind[0] and work_root.is_dir() and not any(work_root.iterdir()):
         umount(work_root, lazy=True)
+        own_bind[0] = False
 
 
 class Executor:
@@ -101,12 +104,13 @@ class Executor:
         work_root.mkdir(parents=True, exist_ok=True)
         work_root.chmod(0o711)
         self._work_root = work_root = work_root.resolve()
-        own_bind = False
-        if getattr(self._backend, "mount_namespace_pid", None) is not None:
-            # Runtimes in a private mount namespace see host mounts only through propagation.
-            own_bind = ensure_shared_mount(work_root)
+        # Runtimes in a private mount namespace see host mounts only through propagation.
+        self._needs_shared = getattr(self._backend, "mount_namespace_pid", None) is not None
+        self._own_bind = [False]  # shared with the finalizer: did we bind the work root?
+        self._ensure_shared()
         # Released by close(), or when the executor is collected or the process exits.
-        self._release = weakref.finalize(self, _release, self._backend, work_root, own_bind)
+        self._release = weakref.finalize(self, _release, self._backend, work_root,
+                                         self._own_bind)
 
     # -- alarm ----------------------------------------------------------------------------
     @property
@@ -156,6 +160,7 @@ class Executor:
         steps: list[StepResult] = []
         try:
             self._check_rootfs(rootfs)
+            self._ensure_shared()
             job_dir.mkdir(mode=0o711)
             bundle.mkdir(mode=0o700)
             create_workspace(spec.workspace, res.disk_bytes, spec.host_uid, spec.host_gid,
@@ -194,6 +199,11 @@ class Executor:
         return JobResult(outcome, tuple(steps), time.monotonic() - started, detail)
 
     # -- internals ------------------------------------------------------------------------
+    def _ensure_shared(self) -> None:
+        # Per job, too: another executor sharing this work root may have unbound it.
+        if self._needs_shared and ensure_shared_mount(self._work_root):
+            self._own_bind[0] = True
+
     def _check_rootfs(self, rootfs: Path) -> None:
         # The runtime cannot create a mount point in a read-only root owned by an unmapped
         # uid, and the shared image cache must not be changed: the image must carry it.
