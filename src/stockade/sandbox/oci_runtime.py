@@ -15,6 +15,7 @@ import select
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -148,6 +149,9 @@ class OciRuntimeBackend:
                 stdin=devnull, stdout=devnull, stderr=err, timeout=_RUNTIME_TIMEOUT_S,
                 check=False,
             )
+        if proc.returncode == 0:
+            self._wait_for_init_exec(spec, bundle)
+            return
         if proc.returncode != 0:
             detail = log.read_text(errors="replace").strip().splitlines()
             raise InfrastructureError(
@@ -155,6 +159,21 @@ class OciRuntimeBackend:
                 f"{detail[-1] if detail else f'exit {proc.returncode}'}",
                 hint="run `stockade doctor`; the image root filesystem must have /workspace",
             )
+
+    def _wait_for_init_exec(self, spec: SandboxSpec, bundle: Path) -> None:
+        # "run --detach" can return while pid 1 is still the runtime finishing its setup; an
+        # exec that joins it then may fail (seen once: setns EPERM). Wait until pid 1 runs the
+        # image's init, which takes a fraction of a millisecond.
+        pid = self.init_pid(spec, bundle)
+        runtime = Path(self.binary or self.name).name
+        deadline = time.monotonic() + 2.0
+        while pid is not None and time.monotonic() < deadline:
+            try:
+                if Path(os.readlink(f"/proc/{pid}/exe")).name != runtime:
+                    return
+            except OSError:
+                return  # gone: the first step will report it
+            time.sleep(0.0005)
 
     def step_launch(self, spec: SandboxSpec, bundle: Path, argv: list[str],
                     env: Mapping[str, str]) -> StepLaunch:
