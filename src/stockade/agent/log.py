@@ -2,38 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-import sys
-from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 
-_SECRET_KEYS = frozenset({"credential", "registration_token", "token", "authorization"})
+from stockade.jsonlog import configure
 
-
-def _drop_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    # Belt and braces: a caller that binds a secret by mistake still never writes it out.
-    for key in _SECRET_KEYS & event.keys():
-        event[key] = "[masked]"
-    return event
-
-
-def configure(level: int = logging.INFO) -> None:
-    """Route structlog to stderr as one JSON object per line."""
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _drop_secrets,
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=False,
-    )
+__all__ = ["configure", "get_logger"]
 
 
 def get_logger(**ids: object) -> Any:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uvicorn
 
 from stockade.config import Settings
+from stockade.jsonlog import configure
 from stockade.server.app import create_app
-from stockade.server.logsetup import configure
 
 
 def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:

@@ -1,4 +1,7 @@
-"""Structured JSON-lines logs for the server: ids on every line, never a token or a body."""
+"""Structured JSON-lines logs for every Stockade process: ids on every line, never a secret.
+
+The server and the agent both configure logging through here (they may not import each other).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ _SECRET_KEYS = frozenset(
 
 
 def _drop_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    # A secret bound by mistake is still never written out.
+    # Belt and braces: a secret bound to a logger by mistake is still never written out.
     for key in _SECRET_KEYS & event.keys():
         event[key] = "[masked]"
     return event
