@@ -28,7 +28,11 @@ class StockadeError(Exception):
 
     def to_dict(self) -> dict[str, object]:
         """The JSON body used by the API for this error."""
-        body: dict[str, object] = {"code": self.code, "message": self.message, "status": self.status}
+        body: dict[str, object] = {
+            "code": self.code,
+            "message": self.message,
+            "status": self.status,
+        }
         if self.hint:
             body["hint"] = self.hint
         return body
@@ -77,7 +81,7 @@ class InfrastructureError(StockadeError):
 
 
 class SandboxUnavailable(InfrastructureError):
-    """A backend cannot give every guarantee on this host; it refuses to run rather than run with less."""
+    """A backend cannot give every guarantee here; it refuses to run rather than run with less."""
 
     code = "sandbox_unavailable"
     retryable = False

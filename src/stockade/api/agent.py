@@ -112,7 +112,9 @@ class LogAck(_Strict):
 class StepReport(_Strict):
     index: int = Field(ge=0)
     name: str
-    status: str = Field(pattern=r"^(running|success|failed|timeout|oom|limit|cancelled|infra|skipped)$")
+    status: str = Field(
+        pattern=r"^(running|success|failed|timeout|oom|limit|cancelled|infra|skipped)$"
+    )
     exit_code: int | None = None
     duration_s: float | None = None
 
