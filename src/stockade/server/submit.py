@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from stockade.errors import InvalidInput
 from stockade.pipeline import PIPELINE_FILENAME, load_pipeline
 from stockade.policy import Event, classify
-from stockade.server.gitsource import Source, local_path, read_at, resolve
+from stockade.server.gitsource import Source, local_path, resolve_and_read
 from stockade.server.planner import plan_jobs
 from stockade.server.state import ServerState
 from stockade.store.ids import RunId
@@ -54,10 +54,9 @@ def event_ref(ref: str, sha: str) -> str:
     return f"refs/detached/{sha}"
 
 
-def _pipeline_text(sub: Submission, source: Source) -> str:
+def _pipeline_text(sub: Submission, source: Source, text: str | None) -> str:
     if sub.pipeline is not None:
         return sub.pipeline
-    text = read_at(source, PIPELINE_FILENAME)
     if text is None:
         raise InvalidInput(
             f"commit {source.sha[:12]} has no {PIPELINE_FILENAME}",
@@ -69,8 +68,10 @@ def _pipeline_text(sub: Submission, source: Source) -> str:
 
 def submit(state: ServerState, sub: Submission) -> tuple[RunId, Effects]:
     """Resolve, read, classify, plan and store one run. Blocking (git); call it off the loop."""
-    source = resolve(sub.repository, sub.ref, sub.sha, state.settings.home / "git")
-    text = _pipeline_text(sub, source)
+    source, at_commit = resolve_and_read(
+        sub.repository, sub.ref, sub.sha, state.settings.home / "git", PIPELINE_FILENAME
+    )
+    text = _pipeline_text(sub, source, at_commit)
     pipeline = load_pipeline(text, PIPELINE_FILENAME)
     name = sub.repository_name or repository_name(sub.repository)
     try:

@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from stockade.errors import InvalidInput
-from stockade.server.gitsource import Source, fetch_into_mirror, read_at, resolve
+from stockade.server.gitsource import (
+    Source,
+    fetch_into_mirror,
+    read_at,
+    resolve,
+    resolve_and_read,
+)
 from tests.integration.server.harness import commit, make_repo
 
 
@@ -19,6 +25,23 @@ def test_refs_and_short_shas_resolve_to_the_full_sha(tmp_path: Path) -> None:
     assert resolve(str(path), "", first[:7], mirrors).sha == first
     assert read_at(resolve(str(path), "", first, mirrors), ".stockade.yml") == "version: 1\n"
     assert read_at(resolve(str(path), "", first, mirrors), "missing.yml") is None
+
+
+def test_resolving_and_reading_together_gives_the_file_at_that_commit(tmp_path: Path) -> None:
+    path, first = make_repo(tmp_path / "r", "version: 1\n")
+    second = commit(path, "version: 2\n")
+    mirrors = tmp_path / "mirrors"
+    for repository in (str(path), f"file://{path}"):
+        source, text = resolve_and_read(repository, "main", "", mirrors, ".stockade.yml")
+        assert (source.sha, text) == (second, "version: 2\n")
+        source, text = resolve_and_read(repository, "", first[:7], mirrors, ".stockade.yml")
+        assert (source.sha, text) == (first, "version: 1\n")
+        assert resolve_and_read(repository, "", first, mirrors, "missing.yml")[1] is None
+        assert resolve_and_read(repository, "", first, mirrors, ".")[1] is None  # a tree
+        with pytest.raises(InvalidInput):
+            resolve_and_read(repository, "", "f" * 40, mirrors, ".stockade.yml")
+    source, text = resolve_and_read(f"file://{path}", "main", second, mirrors, ".stockade.yml")
+    assert text == "version: 2\n"
 
 
 def test_file_urls_are_read_in_place(tmp_path: Path) -> None:
