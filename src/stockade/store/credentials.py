@@ -209,16 +209,6 @@ def authenticate_agent(db: Database, credential: str) -> AgentPrincipal:
     return AgentPrincipal(AgentId(row.id), row.name, row.pool)
 
 
-def touch_agent(db: Database, agent_id: str) -> None:
-    """Record that an agent was heard from (it long-polls even when there is no work)."""
-    with db.write() as conn:
-        conn.execute(
-            sa.update(agents)
-            .where(agents.c.id == agent_id, agents.c.state != "revoked")
-            .values(last_seen=time.time(), state="online")
-        )
-
-
 def list_agents(db: Database) -> list[AgentRecord]:
     with db.read() as conn:
         rows = conn.execute(sa.select(agents).order_by(agents.c.created_at)).all()

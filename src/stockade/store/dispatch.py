@@ -50,10 +50,20 @@ class RetryPolicy:
 
 
 def claim_job(db: Database, pool: str, agent_id: str, lease_ttl_s: float) -> Claimed | None:
-    """Lease the next queued job of ``pool`` (priority, then age) to ``agent_id``, if any."""
+    """Lease the next queued job of ``pool`` (priority, then age) to ``agent_id``, if any.
+
+    Either way the agent is recorded as heard from, in the same transaction (a long-poll is how
+    an idle agent shows it is alive; one write per poll instead of two).
+    """
     effects = Effects()
     for _ in range(5):  # another server may win the compare-and-set; take the next one then
         with db.write() as conn:
+            now = time.time()
+            conn.execute(
+                sa.update(agents)
+                .where(agents.c.id == agent_id, agents.c.state != "revoked")
+                .values(last_seen=now, state="online")
+            )
             query = (
                 sa.select(jobs.c.id)
                 .where(jobs.c.pool == pool, jobs.c.status == JobStatus.QUEUED.value)
@@ -65,7 +75,6 @@ def claim_job(db: Database, pool: str, agent_id: str, lease_ttl_s: float) -> Cla
             job_id = conn.execute(query).scalar()
             if job_id is None:
                 return None
-            now = time.time()
             try:
                 move_job(
                     conn,
@@ -84,11 +93,6 @@ def claim_job(db: Database, pool: str, agent_id: str, lease_ttl_s: float) -> Cla
             run = conn.execute(
                 sa.select(runs.c.repository, runs.c.sha).where(runs.c.id == row.run_id)
             ).one()
-            conn.execute(
-                sa.update(agents)
-                .where(agents.c.id == agent_id)
-                .values(last_seen=now, state="online")
-            )
             settle_run(conn, row.run_id, effects)
             return Claimed(job_record(row), run.repository, run.sha)
     return None

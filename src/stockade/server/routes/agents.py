@@ -97,8 +97,7 @@ async def lease(
 ) -> Lease | Response:
     """Long-poll for the next job of the agent's own pool."""
     deadline = time.monotonic() + body.wait_s
-    await state.call(credentials.touch_agent, state.db, agent.agent_id)
-    while True:
+    while True:  # each claim also records that the agent was heard from
         woken = state.notifier.event(f"pool:{agent.pool}")
         if await request.is_disconnected():
             return Response(status_code=204)  # nobody would receive the lease
