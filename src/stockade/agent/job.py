@@ -135,7 +135,6 @@ def run_lease(
     started = time.monotonic()
     shipper = LogShipper(
         lambda batch: clients.logs.send_logs(lease.lease_id, batch),
-        lambda report: clients.logs.report_step(lease.lease_id, report),
         on_error=lambda exc: log.warning("log delivery failed; retrying", error=exc.message),
     ).start()
     heartbeat = Heartbeat(

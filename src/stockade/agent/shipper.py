@@ -10,6 +10,8 @@ batches large under load without a fixed flush timer.
 Step reports travel through the same thread at their exact place in the stream: after the lines
 queued before them and before the lines queued after them. So a step is reported ``running``
 before its first line is stored (a log reader can name it) and never finished ahead of its output.
+They ride in the log batch that ends at their place (``LogBatch.steps``; the server records them
+only once every line before them is stored), so a report costs no request of its own.
 """
 
 from __future__ import annotations
@@ -43,14 +45,12 @@ class LogShipper:
     def __init__(
         self,
         send_logs: Callable[[LogBatch], LogAck],
-        report_step: Callable[[StepReport], None],
         *,
         retry_delay_s: float = 0.2,
         max_retry_delay_s: float = 5.0,
         on_error: Callable[[StockadeError], None] | None = None,
     ) -> None:
         self._send_logs = send_logs
-        self._report_step = report_step
         self._retry_delay_s = retry_delay_s
         self._max_retry_delay_s = max_retry_delay_s
         self._on_error = on_error
@@ -138,14 +138,15 @@ class LogShipper:
 
     # -- sender thread -----------------------------------------------------------------------
 
-    def _next_work(self) -> tuple[list[LogChunk], StepReport | None] | None:
+    def _next_work(self) -> tuple[list[LogChunk], list[StepReport]] | None:
+        """The next request: lines above the ack, up to the next report's place and never past
+        it, with the reports at that place when the lines reach it."""
         with self._cond:
             while True:
                 if self._closing or self._lost:
                     return None
                 if self._reports and self._reports[0][0] <= self._acked:
-                    return [], self._reports[0][1]
-                # Lines up to the next report's place first; never past it.
+                    return [], self._reports_at(self._acked)
                 limit = self._reports[0][0] if self._reports else len(self._chunks) - 1
                 if self._acked < limit:
                     batch: list[LogChunk] = []
@@ -155,25 +156,24 @@ class LogShipper:
                         if batch and (len(batch) >= MAX_BATCH_CHUNKS or size > MAX_BATCH_BYTES):
                             break
                         batch.append(chunk)
-                    return batch, None
+                    reports = self._reports_at(limit) if batch[-1].seq == limit else []
+                    return batch, reports
                 self._cond.wait()
+
+    def _reports_at(self, place: int) -> list[StepReport]:
+        # Every queued report up to ``place`` (the front ones: places only grow).
+        return [report for at, report in self._reports if at <= place]
 
     def _run(self) -> None:
         delay = self._retry_delay_s
         while (work := self._next_work()) is not None:
-            batch, report = work
+            batch, reports = work
             try:
-                if batch:
-                    if not self._deliver(batch):
-                        # The server stored nothing new: back off instead of spinning.
-                        self._sleep(delay)
-                        delay = min(delay * 2, self._max_retry_delay_s)
-                        continue
-                elif report is not None:
-                    self._report_step(report)
-                    with self._cond:
-                        self._reports.popleft()
-                        self._cond.notify_all()
+                if not self._deliver(batch, reports):
+                    # The server stored nothing new: back off instead of spinning.
+                    self._sleep(delay)
+                    delay = min(delay * 2, self._max_retry_delay_s)
+                    continue
                 delay = self._retry_delay_s
             except LeaseLost as exc:
                 with self._cond:
@@ -181,12 +181,11 @@ class LogShipper:
                     self._cond.notify_all()
                 self._error(exc)
             except ProtocolError as exc:
-                # A report or batch the server will never take: drop the report rather than
-                # block every later line behind it; a refused log batch is retried (seq-safe).
+                # Reports the server will never take are dropped rather than block every later
+                # line behind them; a refused log batch is retried (seq-safe).
                 self._error(exc)
-                if report is not None and not batch:
-                    with self._cond:
-                        self._reports.popleft()
+                if reports and not batch:
+                    self._drop_reports(len(reports))
                 self._sleep(delay)
                 delay = min(delay * 2, self._max_retry_delay_s)
             except StockadeError as exc:
@@ -194,21 +193,33 @@ class LogShipper:
                 self._sleep(delay)
                 delay = min(delay * 2, self._max_retry_delay_s)
 
-    def _deliver(self, batch: list[LogChunk]) -> bool:
-        """Send one batch; True when the server's contiguous ack moved forward."""
+    def _drop_reports(self, count: int) -> None:
+        with self._cond:
+            for _ in range(count):
+                self._reports.popleft()
+            self._cond.notify_all()
+
+    def _deliver(self, batch: list[LogChunk], reports: list[StepReport]) -> bool:
+        """Send one batch; True when the server's contiguous ack moved forward or it recorded
+        the reports."""
         with self._cond:
             self._requests += 1
-            self._resends += sum(1 for c in batch if c.seq <= self._sent_max)
-            self._sent_max = max(self._sent_max, batch[-1].seq)
-        ack = self._send_logs(LogBatch(chunks=batch))
+            if batch:
+                self._resends += sum(1 for c in batch if c.seq <= self._sent_max)
+                self._sent_max = max(self._sent_max, batch[-1].seq)
+        ack = self._send_logs(LogBatch(chunks=batch, steps=reports))
+        recorded = bool(reports) and ack.steps_recorded == len(reports)
         with self._cond:
             # The server's acked_seq is the highest *contiguous* seq it holds: anything above it
             # that we sent will simply be sent again, and stored once. Its word wins, also when it
             # is lower than what we believed (then we resend from there).
             before = self._acked
             self._acked = min(ack.acked_seq, len(self._chunks) - 1)
+            if recorded:
+                for _ in reports:
+                    self._reports.popleft()
             self._cond.notify_all()
-            return self._acked > before
+            return self._acked > before or recorded
 
     def _sleep(self, seconds: float) -> None:
         with self._cond:

@@ -12,7 +12,12 @@ All under ``/api/v1/agents``; every call but ``register`` carries
     POST /api/v1/agents/leases/{lease_id}/logs        LogBatch          -> LogAck
          idempotent: a chunk whose ``seq`` was already stored is ignored, so a resend after a
          timeout never duplicates a line; ``acked_seq`` is the highest contiguous seq stored.
+         ``steps`` (step reports placed right after the batch's last chunk) are recorded in the
+         same transaction, only once every chunk up to that one is stored; ``steps_recorded``
+         says whether they were (all of them, or none). Recording a report is an upsert, so a
+         resend is harmless. This saves a request per report.
     POST /api/v1/agents/leases/{lease_id}/steps       StepReport        -> 204
+         one report on its own (older agents; same effect as a ``logs`` call without chunks).
     POST /api/v1/agents/leases/{lease_id}/complete    CompleteRequest   -> 204
     POST /api/v1/agents/leases/{lease_id}/release     ReleaseRequest    -> 204
          hand the job back unstarted or interrupted (drain); it is requeued.
@@ -93,6 +98,16 @@ class HeartbeatResponse(_Strict):
     cancel: bool = False
 
 
+class StepReport(_Strict):
+    index: int = Field(ge=0)
+    name: str
+    status: str = Field(
+        pattern=r"^(running|success|failed|timeout|oom|limit|cancelled|infra|skipped)$"
+    )
+    exit_code: int | None = None
+    duration_s: float | None = None
+
+
 class LogChunk(_Strict):
     seq: int = Field(ge=0)  # per lease, starting at 0, contiguous
     step: int = Field(ge=-1)
@@ -103,20 +118,14 @@ class LogChunk(_Strict):
 
 class LogBatch(_Strict):
     chunks: list[LogChunk] = Field(max_length=1000)
+    # Reports whose place in the stream is right after the last chunk (or after what is already
+    # acknowledged, when there are no chunks); recorded only once everything before them is.
+    steps: list[StepReport] = Field(default=[], max_length=256)
 
 
 class LogAck(_Strict):
     acked_seq: int  # -1 when nothing is stored yet
-
-
-class StepReport(_Strict):
-    index: int = Field(ge=0)
-    name: str
-    status: str = Field(
-        pattern=r"^(running|success|failed|timeout|oom|limit|cancelled|infra|skipped)$"
-    )
-    exit_code: int | None = None
-    duration_s: float | None = None
+    steps_recorded: int = 0  # len(batch.steps) when they were recorded, else 0
 
 
 class CompleteRequest(_Strict):

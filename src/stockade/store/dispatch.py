@@ -160,22 +160,38 @@ def report_step(
     with db.write() as conn:
         row = active_lease(conn, lease_id, agent_id, pool)
         mark_running(conn, row, effects)
-        key = (steps.c.job_id == row.id, steps.c.attempt == row.attempt, steps.c.idx == index)
-        values = {
-            "name": name,
-            "status": status,
-            "exit_code": exit_code,
-            "duration_s": duration_s,
-            "updated_at": time.time(),
-        }
-        if conn.execute(sa.select(steps.c.idx).where(*key)).first() is None:
-            conn.execute(
-                sa.insert(steps).values(job_id=row.id, attempt=row.attempt, idx=index, **values)
-            )
-        else:
-            conn.execute(sa.update(steps).where(*key).values(**values))
+        record_step(
+            conn, row, index=index, name=name, status=status, exit_code=exit_code,
+            duration_s=duration_s,
+        )
         effects.jobs.add(row.id)
     return effects
+
+
+def record_step(
+    conn: sa.Connection,
+    row: Any,
+    *,
+    index: int,
+    name: str,
+    status: str,
+    exit_code: int | None,
+    duration_s: float | None,
+) -> None:
+    """Upsert one step of the lease's attempt (``row`` is its job); a resend changes nothing."""
+    key = (steps.c.job_id == row.id, steps.c.attempt == row.attempt, steps.c.idx == index)
+    values = {
+        "name": name,
+        "status": status,
+        "exit_code": exit_code,
+        "duration_s": duration_s,
+        "updated_at": time.time(),
+    }
+    updated = conn.execute(sa.update(steps).where(*key).values(**values))
+    if updated.rowcount == 0:
+        conn.execute(
+            sa.insert(steps).values(job_id=row.id, attempt=row.attempt, idx=index, **values)
+        )
 
 
 def _requeue_or_fail(

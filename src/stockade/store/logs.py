@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from stockade.store.database import Database
-from stockade.store.dispatch import active_lease, mark_running
+from stockade.store.dispatch import active_lease, mark_running, record_step
 from stockade.store.ids import JobId
 from stockade.store.records import Effects, LogLineRecord
 from stockade.store.schema import jobs, log_lines
@@ -23,12 +23,32 @@ class Chunk:
     text: str
 
 
-def append_logs(
-    db: Database, lease_id: str, agent_id: str, pool: str, chunks: Sequence[Chunk]
-) -> tuple[int, Effects]:
-    """Store the chunks of a live lease, ignoring seqs already stored (a resend never duplicates).
+@dataclass(frozen=True)
+class Step:
+    """A step report that travels with a log batch."""
 
-    Returns the highest contiguous seq stored for this attempt (-1 when none).
+    index: int
+    name: str
+    status: str
+    exit_code: int | None = None
+    duration_s: float | None = None
+
+
+def append_logs(
+    db: Database,
+    lease_id: str,
+    agent_id: str,
+    pool: str,
+    chunks: Sequence[Chunk],
+    *,
+    reports: Sequence[Step] = (),
+) -> tuple[int, int, Effects]:
+    """Store the chunks of a live lease, ignoring seqs already stored (a resend never duplicates),
+    then record ``reports`` in the same transaction if every chunk up to the batch's last is
+    stored (a step is never reported ahead of its own output).
+
+    Returns the highest contiguous seq stored for this attempt (-1 when none) and how many
+    reports were recorded (all or none).
     """
     effects = Effects()
     with db.write() as conn:
@@ -62,7 +82,17 @@ def append_logs(
                 conn.execute(sa.insert(log_lines), fresh)
                 effects.jobs.add(row.id)
                 effects.runs.add(row.run_id)
-        return _acked_seq(conn, row.id, row.attempt), effects
+        acked = _acked_seq(conn, row.id, row.attempt)
+        recorded = 0
+        if reports and acked >= max(wanted, default=-1):
+            for r in reports:
+                record_step(
+                    conn, row, index=r.index, name=r.name, status=r.status,
+                    exit_code=r.exit_code, duration_s=r.duration_s,
+                )
+            recorded = len(reports)
+            effects.jobs.add(row.id)
+        return acked, recorded, effects
 
 
 def _acked_seq(conn: sa.Connection, job_id: str, attempt: int) -> int:

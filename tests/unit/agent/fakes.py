@@ -135,12 +135,19 @@ class FakeServer:
                                  "cancel": lease_id in self.rec.cancel}
                 if action == "logs":
                     store = self.rec.logs.setdefault(lease_id, {})
-                    for chunk in LogBatch.model_validate_json(body).chunks:
+                    batch = LogBatch.model_validate_json(body)
+                    for chunk in batch.chunks:
                         store.setdefault(chunk.seq, chunk.text)
                     acked = -1
                     while acked + 1 in store:
                         acked += 1
-                    return 200, LogAck(acked_seq=acked).model_dump()
+                    recorded = 0
+                    if acked >= max((c.seq for c in batch.chunks), default=-1):
+                        self.rec.steps.setdefault(lease_id, []).extend(
+                            (r.index, r.status) for r in batch.steps
+                        )
+                        recorded = len(batch.steps)
+                    return 200, LogAck(acked_seq=acked, steps_recorded=recorded).model_dump()
                 if action == "steps":
                     report = StepReport.model_validate_json(body)
                     self.rec.steps.setdefault(lease_id, []).append((report.index, report.status))

@@ -39,13 +39,13 @@ class FlakyServer:
             acked = -1
             while acked + 1 in self.stored:
                 acked += 1
+            recorded = 0
+            if batch.steps and acked >= max((c.seq for c in batch.chunks), default=-1):
+                self.reports.extend((r.index, r.status) for r in batch.steps)
+                recorded = len(batch.steps)
             if number in self.fail_after:
                 raise ServerUnavailable("read timeout")
-            return LogAck(acked_seq=acked)
-
-    def report(self, report: StepReport) -> None:
-        with self.lock:
-            self.reports.append((report.index, report.status))
+            return LogAck(acked_seq=acked, steps_recorded=recorded)
 
     def lines(self) -> list[str]:
         return [self.stored[seq] for seq in sorted(self.stored)]
@@ -57,7 +57,7 @@ def line(text: str, step: int = 0) -> OutputLine:
 
 def test_every_line_arrives_once_in_order() -> None:
     server = FlakyServer()
-    shipper = LogShipper(server.send, server.report).start()
+    shipper = LogShipper(server.send).start()
     for i in range(1000):
         shipper.put(line(f"line {i}"))
     assert shipper.close(timeout_s=10)
@@ -71,7 +71,7 @@ def test_lost_answers_and_refused_requests_are_resent_without_duplicates() -> No
     server = FlakyServer()
     server.fail_before = {1, 3}
     server.fail_after = {2, 4, 5}
-    shipper = LogShipper(server.send, server.report, retry_delay_s=0.01).start()
+    shipper = LogShipper(server.send, retry_delay_s=0.01).start()
     for i in range(50):
         shipper.put(line(f"line {i}"))
         if i % 10 == 0:
@@ -84,7 +84,7 @@ def test_lost_answers_and_refused_requests_are_resent_without_duplicates() -> No
 
 def test_server_that_forgot_chunks_gets_them_again() -> None:
     server = FlakyServer()
-    shipper = LogShipper(server.send, server.report).start()
+    shipper = LogShipper(server.send).start()
     for i in range(10):
         shipper.put(line(f"line {i}"))
     assert shipper.flush(timeout_s=5)
@@ -96,7 +96,7 @@ def test_server_that_forgot_chunks_gets_them_again() -> None:
 
 def test_long_lines_are_split_never_cut() -> None:
     server = FlakyServer()
-    shipper = LogShipper(server.send, server.report).start()
+    shipper = LogShipper(server.send).start()
     text = "x" * (2 * MAX_CHUNK_TEXT + 10)
     shipper.put(line(text))
     assert shipper.close(timeout_s=5)
@@ -110,12 +110,10 @@ def test_step_reports_keep_their_place_in_the_stream() -> None:
 
     def send(batch: LogBatch) -> LogAck:
         order.extend(c.text for c in batch.chunks)
+        order.extend(f"report {r.index} {r.status}" for r in batch.steps)
         return server.send(batch)
 
-    def report(r: StepReport) -> None:
-        order.append(f"report {r.index} {r.status}")
-
-    shipper = LogShipper(send, report).start()
+    shipper = LogShipper(send).start()
     shipper.report(StepReport(index=0, name="a", status="running"))
     shipper.put(line("step zero says hi"))
     shipper.put(line("and bye"))
@@ -124,13 +122,27 @@ def test_step_reports_keep_their_place_in_the_stream() -> None:
     assert shipper.close(timeout_s=5)
     assert order == ["report 0 running", "step zero says hi", "and bye", "report 0 success",
                      "agent: job done"]
+    assert server.reports == [(0, "running"), (0, "success")]
+
+
+def test_a_report_rides_with_the_lines_before_it_and_waits_for_lost_ones() -> None:
+    server = FlakyServer()
+    server.fail_before = {1}  # the first batch never arrives: its report must not be recorded
+    shipper = LogShipper(server.send, retry_delay_s=0.01)
+    shipper.put(line("output"))
+    shipper.report(StepReport(index=0, name="a", status="success", exit_code=0))
+    shipper.start()
+    assert shipper.close(timeout_s=5)
+    assert server.lines() == ["output"]
+    assert server.reports == [(0, "success")]
+    assert server.received == 2  # the resend carried both; no request for the report alone
 
 
 def test_lost_lease_stops_delivery() -> None:
     def send(_batch: LogBatch) -> LogAck:
         raise LeaseLost("gone")
 
-    shipper = LogShipper(send, lambda _r: None).start()
+    shipper = LogShipper(send).start()
     shipper.put(line("nobody will read this"))
     assert not shipper.flush(timeout_s=5)
     assert shipper.lost
@@ -139,7 +151,7 @@ def test_lost_lease_stops_delivery() -> None:
 @pytest.mark.parametrize("count", [0, 1])
 def test_last_seq_counts_queued_lines(count: int) -> None:
     server = FlakyServer()
-    shipper = LogShipper(server.send, server.report).start()
+    shipper = LogShipper(server.send).start()
     for i in range(count):
         shipper.put(line(str(i)))
     assert shipper.close(timeout_s=5)

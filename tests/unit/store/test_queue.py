@@ -6,7 +6,7 @@ import pytest
 
 from stockade.store import credentials, dispatch, runs
 from stockade.store.database import Database
-from stockade.store.logs import Chunk, append_logs, read_job_logs
+from stockade.store.logs import Chunk, Step, append_logs, read_job_logs
 from stockade.store.runs import ReplayedDelivery
 from tests.unit.store.helpers import job, plan
 
@@ -97,3 +97,26 @@ def test_completion_needs_every_log_chunk_and_ack_reports_gaps(db: Database) -> 
     assert send(3, 3, 4) == 5
     dispatch.complete(db, lid, aid, "p", outcome="success", detail="", last_seq=5, policy=RETRY)
     assert [x.seq for x in read_job_logs(db, claimed.job.id)] == [1, 2, 0, 4, 5, 3]
+
+
+def test_step_reports_in_a_log_batch_wait_for_every_line_before_them(db: Database) -> None:
+    run_id, _ = runs.create_run(db, plan(job("a")))
+    aid = agent(db)
+    claimed = dispatch.claim_job(db, "p", aid, 30)
+    assert claimed is not None and claimed.job.lease_id is not None
+    lid = claimed.job.lease_id
+    done = [Step(0, "a", "success", exit_code=0, duration_s=0.1)]
+
+    def line(seq: int) -> Chunk:
+        return Chunk(seq, 0, "stdout", 0.0, f"line {seq}")
+
+    def step_status() -> list[str]:
+        return [s.status for s in runs.get_run(db, run_id).jobs[0].steps]
+
+    assert append_logs(db, lid, aid, "p", [line(1)], reports=done)[:2] == (-1, 0)  # seq 0 missing
+    assert step_status() == []
+    assert append_logs(db, lid, aid, "p", [line(0), line(1)], reports=done)[:2] == (1, 1)
+    assert step_status() == ["success"]
+    assert append_logs(db, lid, aid, "p", [line(0), line(1)], reports=done)[:2] == (1, 1)  # resend
+    assert step_status() == ["success"]
+    assert [x.seq for x in read_job_logs(db, claimed.job.id)] == [1, 0]

@@ -36,7 +36,7 @@ from stockade.server.notify import wait
 from stockade.server.state import ServerState, get_state
 from stockade.store import credentials, dispatch
 from stockade.store.credentials import AgentPrincipal, Principal
-from stockade.store.logs import Chunk, append_logs
+from stockade.store.logs import Chunk, Step, append_logs
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
 log = structlog.get_logger("stockade.server")
@@ -160,13 +160,15 @@ async def logs(
     state: ServerState = Depends(get_state),
     agent: AgentPrincipal = Depends(require_agent),
 ) -> LogAck:
-    """Store log chunks; a chunk already stored is ignored, so resends never duplicate."""
+    """Store log chunks, then the step reports placed after them; a chunk already stored is
+    ignored and a report is an upsert, so resends never duplicate."""
     chunks = [Chunk(c.seq, c.step, c.stream, c.ts, c.text) for c in body.chunks]
-    acked, effects = await state.call(
-        append_logs, state.db, lease_id, agent.agent_id, agent.pool, chunks
+    reports = [Step(r.index, r.name, r.status, r.exit_code, r.duration_s) for r in body.steps]
+    acked, recorded, effects = await state.call(
+        append_logs, state.db, lease_id, agent.agent_id, agent.pool, chunks, reports=reports
     )
     state.notifier.publish(effects)
-    return LogAck(acked_seq=acked)
+    return LogAck(acked_seq=acked, steps_recorded=recorded)
 
 
 @router.post("/leases/{lease_id}/steps", status_code=204)
