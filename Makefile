@@ -44,7 +44,7 @@ typecheck: venv
 image: venv
 	STOCKADE_HOME=$(STOCKADE_TEST_HOME) $(VENV)/bin/stockade image build
 
-test: venv lint image
+test: venv lint typecheck image
 	$(PY) -m pytest -q
 
 test-fast: venv
