@@ -3,13 +3,14 @@ resolve the commit, read its pipeline, classify with the server's policy, plan, 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from pydantic import ValidationError
 
 from stockade.errors import InvalidInput
-from stockade.pipeline import PIPELINE_FILENAME, load_pipeline
+from stockade.pipeline import PIPELINE_FILENAME, Pipeline, load_pipeline
 from stockade.policy import Event, classify
 from stockade.server.gitsource import Source, local_path, resolve_and_read
 from stockade.server.planner import plan_jobs
@@ -66,13 +67,21 @@ def _pipeline_text(sub: Submission, source: Source, text: str | None) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=64)
+def _parsed(text: str) -> Pipeline:
+    """The validated pipeline of ``text``. Pipelines are immutable, and resubmitting one commit
+    is common (retries, several events for one push): it is parsed once, not on every submit.
+    A text that fails validation raises every time (exceptions are not cached)."""
+    return load_pipeline(text, PIPELINE_FILENAME)
+
+
 def submit(state: ServerState, sub: Submission) -> tuple[RunId, Effects]:
     """Resolve, read, classify, plan and store one run. Blocking (git); call it off the loop."""
     source, at_commit = resolve_and_read(
         sub.repository, sub.ref, sub.sha, state.settings.home / "git", PIPELINE_FILENAME
     )
     text = _pipeline_text(sub, source, at_commit)
-    pipeline = load_pipeline(text, PIPELINE_FILENAME)
+    pipeline = _parsed(text)
     name = sub.repository_name or repository_name(sub.repository)
     try:
         event = Event.model_validate(
