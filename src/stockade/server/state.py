@@ -45,6 +45,7 @@ class ServerState:
         return effects
 
 
-def get_state(request: Request) -> ServerState:
+async def get_state(request: Request) -> ServerState:
+    # async: FastAPI runs a plain ``def`` dependency in its thread pool, a hop per request.
     state: ServerState = request.app.state.stockade
     return state
