@@ -36,11 +36,16 @@ class Verdict:
 @dataclass(frozen=True)
 class StepLaunch:
     """How to spawn one step: argv, the environment of the spawned host process, and fds it
-    must inherit (e.g. a memfd holding the OCI process JSON)."""
+    must inherit (e.g. a memfd holding the OCI process JSON).
+
+    ``started_file``, when set, is a file the runtime writes once the step's process exists
+    (``exec --pid-file``): missing after the launcher has exited, the step never started.
+    """
 
     argv: list[str]
     env: Mapping[str, str] | None = None
     pass_fds: tuple[int, ...] = field(default_factory=tuple)
+    started_file: Path | None = None
 
 
 class Backend(Protocol):

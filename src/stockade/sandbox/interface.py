@@ -68,7 +68,7 @@ class Outcome(StrEnum):
     OOM = "oom"  # killed by the memory limit
     LIMIT = "limit"  # another limit was hit (pids, disk)
     CANCELLED = "cancelled"
-    INFRA = "infra"  # the sandbox could not be created or torn down; may be retried
+    INFRA = "infra"  # the sandbox could not be built, start a step, or be torn down; retry
 
 
 @dataclass(frozen=True)

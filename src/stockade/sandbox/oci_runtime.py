@@ -28,6 +28,8 @@ from stockade.sandbox.spec import SandboxSpec
 
 _STATE_ROOTS = {"crun": Path("/run/crun"), "runc": Path("/run/runc"), "runsc": Path("/run/runsc")}
 _RUNTIME_TIMEOUT_S = 30.0
+_INIT_EXEC_WAIT_S = 2.0
+_PID_FILE_ON_EXEC = frozenset({"crun", "runc"})  # runsc's exec flags differ: not checked
 
 
 def userns_available() -> bool:
@@ -52,6 +54,14 @@ def high_fd(fd: int) -> int:
     high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
     os.close(fd)
     return high
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _kill_and_wait(pid: int, timeout: float = 5.0) -> None:
@@ -81,6 +91,7 @@ class OciRuntimeBackend:
         # Only crun needs the hybrid workaround; runc handles hybrid hosts itself.
         self._mntns = (PrivateMountNamespace()
                        if name == "crun" and self._mode is CgroupMode.HYBRID else None)
+        self._init_files: dict[tuple[Path, str], tuple[int, int] | None] = {}
 
     # -- self-check -----------------------------------------------------------------------
     def check(self) -> Verdict:
@@ -161,19 +172,40 @@ class OciRuntimeBackend:
             )
 
     def _wait_for_init_exec(self, spec: SandboxSpec, bundle: Path) -> None:
-        # "run --detach" can return while pid 1 is still the runtime finishing its setup; an
-        # exec that joins it then may fail (seen once: setns EPERM). Wait until pid 1 runs the
-        # image's init, which takes a fraction of a millisecond.
+        # "run --detach" can return before pid 1 has exec'd the image's init. Until then pid 1
+        # runs the runtime's binary (crun shows it through a detached mount: /proc/<pid>/exe
+        # reads "/"), already under the job's credentials and non-dumpable, its memory still
+        # owned by the host's user namespace. `crun exec` joins the user namespace first, then
+        # the kernel's ptrace-access check on pid 1 refuses the others: setns EPERM. So wait
+        # until pid 1 runs the init program itself (same file), a fraction of a millisecond.
         pid = self.init_pid(spec, bundle)
-        runtime = Path(self.binary or self.name).name
-        deadline = time.monotonic() + 2.0
-        while pid is not None and time.monotonic() < deadline:
+        if pid is None:
+            return
+        init = self._init_identity(spec)
+        runtime = None if init is not None else _identity(self.binary or self.name)
+        deadline = time.monotonic() + _INIT_EXEC_WAIT_S
+        while True:
             try:
-                if Path(os.readlink(f"/proc/{pid}/exe")).name != runtime:
-                    return
+                exe = os.stat(f"/proc/{pid}/exe")
             except OSError:
-                return  # gone: the first step will report it
+                return  # gone: the first step reports it
+            if ((exe.st_dev, exe.st_ino) == init if init is not None
+                    else (exe.st_dev, exe.st_ino) != runtime):
+                return
+            if time.monotonic() > deadline:
+                return  # still not running: the first step's start check reports it
             time.sleep(0.0005)
+
+    def _init_identity(self, spec: SandboxSpec) -> tuple[int, int] | None:
+        """(device, inode) of the image's init program; None when its path leaves the root
+        filesystem (an absolute symlink) or is missing."""
+        key = (spec.rootfs, spec.argv[0])
+        if key not in self._init_files:
+            rootfs = os.path.realpath(spec.rootfs)
+            path = os.path.realpath(os.path.join(rootfs, spec.argv[0].lstrip("/")))
+            inside = path.startswith(rootfs + os.sep)
+            self._init_files[key] = _identity(path) if inside else None
+        return self._init_files[key]
 
     def step_launch(self, spec: SandboxSpec, bundle: Path, argv: list[str],
                     env: Mapping[str, str]) -> StepLaunch:
@@ -186,16 +218,20 @@ class OciRuntimeBackend:
         proc = process_config(spec, argv, env)
         fd = memfd_with(json.dumps(proc).encode(), "stockade-process")
         os.set_inheritable(fd, True)
+        # The runtime writes the step's pid once its process exists: no file, no start.
+        started = bundle / "step.pid" if self.name in _PID_FILE_ON_EXEC else None
+        pid_file = ["--pid-file", str(started)] if started is not None else []
         if self.name == "runc":
             return StepLaunch(
                 argv=["sh", "-c", 'exec 3>&1 4>&2 1>/dev/null; exec "$@"', "sh",
-                      *self._cmd("exec", "--preserve-fds", "2", "--process",
+                      *self._cmd("exec", "--preserve-fds", "2", *pid_file, "--process",
                                  f"/proc/self/fd/{fd}", spec.sandbox_id)],
-                pass_fds=(fd,),
+                pass_fds=(fd,), started_file=started,
             )
         return StepLaunch(
-            argv=self._cmd("exec", "--process", f"/proc/self/fd/{fd}", spec.sandbox_id),
-            pass_fds=(fd,),
+            argv=self._cmd("exec", *pid_file, "--process", f"/proc/self/fd/{fd}",
+                           spec.sandbox_id),
+            pass_fds=(fd,), started_file=started,
         )
 
     def init_pid(self, spec: SandboxSpec, bundle: Path) -> int | None:

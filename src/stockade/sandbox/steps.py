@@ -7,6 +7,7 @@ wall-clock deadline, a cancel request, else the step's exit code.
 
 from __future__ import annotations
 
+import logging
 import os
 import selectors
 import subprocess
@@ -22,10 +23,14 @@ from stockade.sandbox.interface import Outcome, OutputCallback, OutputLine, Step
 from stockade.sandbox.output import LineSplitter
 from stockade.sandbox.spec import SandboxSpec
 
+log = logging.getLogger(__name__)
+
 _POLL_S = 0.1  # how often a running step notices cancel
 _DRAIN_S = 0.2  # output still arriving after the step exited (e.g. from a daemon) is cut here
 _KILL_GRACE_S = 5.0
 _FULL_BYTES = 64 * 1024  # a filesystem with less than this free counts as full
+_START_ATTEMPTS = 3  # a step whose process never started is started again
+_START_RETRY_S = 0.02
 SHELL = ("/bin/bash", "-e", "-o", "pipefail", "-c")
 
 
@@ -61,8 +66,36 @@ class StepRunner:
         if step.timeout_s is not None:
             deadline = min(deadline, started + step.timeout_s)
         before = self._cgroup.events()
+        for attempt in range(1, _START_ATTEMPTS + 1):
+            code, stopped, started_ok = self._attempt(index, step, job_env, deadline)
+            if started_ok or stopped or attempt == _START_ATTEMPTS:
+                break
+            # The step never ran, so starting it again is safe.
+            log.warning("sandbox %s: step %r did not start (runtime exit %d); retrying",
+                        self._spec.sandbox_id, step.name, code)
+            self._emit(OutputLine(index, "system", f"step {step.name!r}: the sandbox could not "
+                                  f"start its process (runtime exit {code}); retrying",
+                                  time.time()))
+            time.sleep(_START_RETRY_S * attempt)
+        duration = time.monotonic() - started
+        if not started_ok and not stopped and not self._limit_hit(before):
+            why = (f"the sandbox could not start the step's process "
+                   f"({_START_ATTEMPTS} attempts, runtime exit {code})")
+            self._emit(OutputLine(index, "system", f"step {step.name!r}: {why}", time.time()))
+            return StepResult(step.name, Outcome.INFRA, None, duration), why
+        outcome, why = self._classify(step, code, stopped, before)
+        if outcome is not Outcome.SUCCESS:
+            self._emit(OutputLine(index, "system", f"step {step.name!r}: {why}", time.time()))
+        return StepResult(step.name, outcome, code, duration), why
+
+    def _attempt(self, index: int, step: StepSpec, job_env: Mapping[str, str],
+                 deadline: float) -> tuple[int, str, bool]:
+        """Spawn the step once and stream it to the end: (exit code, how it was stopped,
+        whether its process started at all)."""
         launch = self._backend.step_launch(self._spec, self._bundle, [*SHELL, step.run],
                                            {**job_env, **step.env})
+        if launch.started_file is not None:
+            launch.started_file.unlink(missing_ok=True)
         try:
             proc = subprocess.Popen(
                 launch.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -77,11 +110,15 @@ class StepRunner:
                 os.close(fd)
         stopped = self._pump(proc, index, deadline)
         code = proc.wait()
-        duration = time.monotonic() - started
-        outcome, why = self._classify(step, code, stopped, before)
-        if outcome is not Outcome.SUCCESS:
-            self._emit(OutputLine(index, "system", f"step {step.name!r}: {why}", time.time()))
-        return StepResult(step.name, outcome, code, duration), why
+        started_ok = launch.started_file is None or launch.started_file.exists()
+        return code, stopped, started_ok
+
+    def _limit_hit(self, before: CgroupEvents) -> bool:
+        # A step that cannot start because earlier steps filled the pids or memory limit is
+        # the job's own doing, not the sandbox's: classified as such, never retried elsewhere.
+        after = self._cgroup.events()
+        return (after.oom_kills > before.oom_kills
+                or after.pids_max_hits > before.pids_max_hits)
 
     def _pump(self, proc: subprocess.Popen[bytes], index: int, deadline: float) -> str:
         """Stream output until the step ends; returns "", "timeout" or "cancelled"."""
