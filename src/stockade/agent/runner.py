@@ -8,14 +8,12 @@ draining is released unstarted.
 
 from __future__ import annotations
 
-import signal
 import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from stockade.agent.checkout import RepoCache, WorkspaceSources
@@ -25,6 +23,7 @@ from stockade.agent.protocol import AgentProtocol, CredentialRefused, ServerUnav
 from stockade.api.agent import Lease, RegisterRequest, RegisterResponse
 from stockade.errors import InfrastructureError, LeftoverAlarm, StockadeError
 from stockade.sandbox.interface import JobExecutor
+from stockade.stopsignal import StopSignals
 
 ExecutorFactory = Callable[[Path], JobExecutor]
 
@@ -61,17 +60,13 @@ class Agent:
         )
         self._log: Any = get_logger(pool=config.pool, agent=config.name)
         self._registration: RegisterResponse | None = None
+        self._signals = StopSignals()  # the handler only records; run() drains
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM and SIGINT start a drain (call from the main thread)."""
-
-        def _drain(signum: int, _frame: FrameType | None) -> None:
-            self.drain(f"signal {signal.Signals(signum).name}")
-
-        signal.signal(signal.SIGTERM, _drain)
-        signal.signal(signal.SIGINT, _drain)
+        """SIGTERM and SIGINT start a drain (call from the main thread, which runs ``run()``)."""
+        self._signals.install()
 
     def drain(self, why: str) -> None:
         if not self.draining.is_set():
@@ -93,9 +88,13 @@ class Agent:
         ]
         for slot in slots:
             slot.start()
-        while not self.draining.wait(0.2):
-            if self._fatal is not None:
+        while not self.draining.is_set():
+            if self._signals.received is not None:
+                self.drain(f"signal {self._signals.name}")
+            elif self._fatal is not None:
                 self.drain(f"fatal: {self._fatal.message}")
+            else:
+                self._signals.wait(0.2)
         # A slot still creating its executor would otherwise leave its host helpers behind.
         for ready in self._ready:
             ready.wait(timeout=60.0)
@@ -122,7 +121,7 @@ class Agent:
                     if time.monotonic() > deadline:
                         raise
                     self._log.info("server not reachable yet; retrying", error=exc.message)
-                    if self.draining.wait(0.5):
+                    if self._signals.wait(0.5) or self.draining.is_set():
                         return None
 
     def _wait_for_jobs(self) -> None:

@@ -79,15 +79,17 @@ class Child:
             return False
         return True
 
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """SIGTERM, then SIGKILL after ``timeout_s``."""
+    def stop(self, timeout_s: float = 10.0) -> bool:
+        """SIGTERM, then SIGKILL after ``timeout_s``; False when it had to be killed."""
         self.signal(signal.SIGTERM)
-        if not self.wait(timeout_s):
+        stopped = self.wait(timeout_s)
+        if not stopped:
             self.signal(signal.SIGKILL)
             self.wait(5.0)
         if self._log is not None:
             self._log.close()
             self._log = None
+        return stopped
 
     def tail(self, lines: int = 20) -> str:
         try:
@@ -201,11 +203,14 @@ class Stack:
         child.start()
         return child
 
-    def stop(self, drain_timeout_s: float = 30.0) -> None:
-        """Drain the agents (SIGTERM, in parallel), then stop the server."""
+    def stop(self, drain_timeout_s: float = 30.0) -> list[str]:
+        """Drain the agents (SIGTERM, in parallel, one deadline for all), SIGKILL those still
+        running at the deadline, then stop the server. Returns the names of those killed."""
         for agent in self.agents.values():
             agent.signal(signal.SIGTERM)
-        for agent in self.agents.values():
-            agent.stop(drain_timeout_s)
-        if self.server is not None:
-            self.server.stop(15.0)
+        deadline = time.monotonic() + drain_timeout_s
+        killed = [agent.name for agent in self.agents.values()
+                  if not agent.stop(max(0.0, deadline - time.monotonic()))]
+        if self.server is not None and not self.server.stop(15.0):
+            killed.append(self.server.name)
+        return killed

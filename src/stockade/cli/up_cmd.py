@@ -3,16 +3,13 @@
 Every part is its own process speaking the same HTTP API as remote agents; data lives in
 ``$STOCKADE_HOME`` (default ``./.stockade``). A crashed agent is restarted with a fresh
 registration token (with a growing delay if it keeps crashing); a crashed server is restarted.
-Ctrl-C or SIGTERM drains the agents (running jobs finish, up to ``--drain-timeout``) and then stops
-the server.
+Ctrl-C or SIGTERM drains the agents (running jobs finish, up to ``--drain-timeout``), kills any
+still running 5 s past it (and says so), then stops the server; nothing is restarted meanwhile.
 """
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
-from types import FrameType
 
 import typer
 from rich.console import Console
@@ -22,6 +19,7 @@ from stockade.cli.policy_pools import all_pools, resolve_policy_file
 from stockade.cli.stack import Stack
 from stockade.config import load_settings
 from stockade.errors import StockadeError
+from stockade.stopsignal import StopSignals
 
 console = Console()
 _MAX_BACKOFF_S = 60.0
@@ -42,23 +40,25 @@ def up(
         home=settings.home, host=settings.listen_host, port=settings.listen_port,
         policy_file=policy_file,
     )
-    stop = threading.Event()
-
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        console.print(f"\n{signal.Signals(signum).name}: draining agents, then stopping the server")
-        stop.set()
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+    # Installed before any child exists; the handler only records the signal (see stopsignal).
+    stop = StopSignals().install()
     try:
         api = stack.start_server()
         pools = all_pools(policy_file)
         for pool in pools:
-            stack.start_agent(api, pool, concurrency=concurrency, drain_timeout_s=drain_timeout)
-        _show(stack, policy_file, pools)
-        _supervise(stack, concurrency=concurrency, drain_timeout=drain_timeout, stop=stop)
+            if stop.received is None:
+                stack.start_agent(api, pool, concurrency=concurrency,
+                                  drain_timeout_s=drain_timeout)
+        if stop.received is None:
+            _show(stack, policy_file, pools)
+            _supervise(stack, concurrency=concurrency, drain_timeout=drain_timeout, stop=stop)
+        console.print(f"\n{stop.name}: draining agents, then stopping the server")
     finally:
-        stack.stop(drain_timeout_s=drain_timeout + 5.0)
+        # Bounded: one shared drain deadline for every agent, then SIGKILL what is left.
+        killed = stack.stop(drain_timeout_s=drain_timeout + 5.0)
+        if killed:
+            console.print(f"[red]killed {', '.join(killed)}: not stopped within "
+                          f"{drain_timeout + 5.0:.0f}s of SIGTERM[/]")
         console.print("stopped")
 
 
@@ -78,9 +78,12 @@ def _show(stack: Stack, policy_file: str, pools: list[str]) -> None:
 
 
 def _supervise(
-    stack: Stack, *, concurrency: int, drain_timeout: float, stop: threading.Event
+    stack: Stack, *, concurrency: int, drain_timeout: float, stop: StopSignals
 ) -> None:
-    """Restart what dies, with a delay that doubles while it keeps dying, until ``stop``."""
+    """Restart what dies, with a delay that doubles while it keeps dying, until ``stop``.
+
+    Nothing is restarted once a signal came: an agent exiting then is draining, not crashing.
+    """
     backoff: dict[str, float] = {}
     due: dict[str, float] = {}
     while not stop.wait(0.5):
@@ -100,7 +103,7 @@ def _supervise(
                 backoff[pool] = min(delay * 2, _MAX_BACKOFF_S)
                 console.print(f"[yellow]agent {pool} exited with {code}; restarting in "
                               f"{delay:.1f}s[/] (log {agent.log_path})")
-            if now >= due[pool]:
+            if now >= due[pool] and stop.received is None:
                 del due[pool]
                 try:
                     api = stack.wait_server(10.0)

@@ -55,6 +55,14 @@ class Up:
         agents: list[dict[str, str]] = answer.json()["agents"]
         return agents
 
+    def logs(self) -> str:
+        """What `up` printed, then the tail of each child's log (to see who did not stop)."""
+        parts = [(self.home / "up.out").read_text(errors="replace")]
+        for log in sorted((self.home / "logs").glob("*.log")):
+            tail = log.read_text(errors="replace").splitlines()[-40:]
+            parts.append(f"--- {log.name} (last {len(tail)} lines)\n" + "\n".join(tail))
+        return "\n".join(parts)
+
     def stop(self) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -67,7 +75,7 @@ class Up:
             self.proc.kill()
             self.proc.wait()
             raise AssertionError("stockade up did not stop within 120 s of SIGTERM:\n"
-                                 + (self.home / "up.out").read_text(errors="replace")) from None
+                                 + self.logs()) from None
         finally:
             self.out.close()
 

@@ -137,6 +137,28 @@ def test_sigterm_drains_running_job_then_exits_zero(server: FakeServer, repo: tu
     assert not server.wait_for(lambda r: "lease-2" in r.handed, timeout_s=1.0)
 
 
+def test_sigterm_handler_waits_for_no_lock_and_the_agent_still_drains(
+        server: FakeServer, tmp_path: Path) -> None:
+    # A handler runs between two bytecodes of the main thread, possibly while it holds the drain
+    # event's lock (inside Event.wait): one that waited for that lock would hang the agent.
+    agent = make_agent(server, tmp_path, ScriptedExecutor())
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    agent.install_signal_handlers()
+    try:
+        handler = signal.getsignal(signal.SIGTERM)
+        assert callable(handler)
+        with agent.draining._cond:  # type: ignore[attr-defined]
+            call = threading.Thread(target=handler, args=(signal.SIGTERM, None), daemon=True)
+            call.start()
+            call.join(10)  # failure guard only
+            assert not call.is_alive(), "the signal handler waited for the drain event's lock"
+        assert agent.run() == 0  # the recorded signal drains it
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+    assert agent.draining.is_set()
+
+
 def test_drain_timeout_cancels_and_releases(server: FakeServer, repo: tuple[Path, str],
                                             tmp_path: Path) -> None:
     path, sha = repo
