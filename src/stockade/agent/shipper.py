@@ -10,8 +10,10 @@ batches large under load without a fixed flush timer.
 Step reports travel through the same thread at their exact place in the stream: after the lines
 queued before them and before the lines queued after them. So a step is reported ``running``
 before its first line is stored (a log reader can name it) and never finished ahead of its output.
-They ride in the log batch that ends at their place (``LogBatch.steps``; the server records them
-only once every line before them is stored), so a report costs no request of its own.
+They ride in a log batch that reaches their place (``LogBatch.steps``; the server records them in
+the batch's transaction, only once every line of the batch and before it is stored), so a report
+costs no request of its own. A report with no line to ride with (a step that starts before it
+prints) waits up to ``REPORT_HOLD_S`` for one, and goes alone after that or at the job's end.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from stockade.sandbox.interface import OutputLine
 MAX_CHUNK_TEXT = 65536  # LogChunk.text limit; longer lines are split, never cut
 MAX_BATCH_CHUNKS = 500
 MAX_BATCH_BYTES = 512 * 1024  # stays well under the server's request-size limit
+REPORT_HOLD_S = 0.5  # a lone step report waits this long for a line to ride with
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,8 @@ class LogShipper:
         self._acked = -1
         self._sent_max = -1
         self._closing = False
+        self._flushing = False  # the job ended: nothing more to wait for, send what is queued
+        self._hold_until = 0.0
         self._lost = False
         self._requests = 0
         self._resends = 0
@@ -92,6 +97,8 @@ class LogShipper:
     def report(self, report: StepReport) -> None:
         """Queue a step report, delivered after every line queued before it."""
         with self._cond:
+            if not self._reports:
+                self._hold_until = time.monotonic() + REPORT_HOLD_S
             self._reports.append((len(self._chunks) - 1, report))
             self._cond.notify()
 
@@ -116,6 +123,8 @@ class LogShipper:
         """Wait until every queued chunk and report is delivered; False on timeout or lost lease."""
         deadline = time.monotonic() + timeout_s
         with self._cond:
+            self._flushing = True
+            self._cond.notify_all()
             while not self._lost and (self._acked < len(self._chunks) - 1 or self._reports):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -139,25 +148,27 @@ class LogShipper:
     # -- sender thread -----------------------------------------------------------------------
 
     def _next_work(self) -> tuple[list[LogChunk], list[StepReport]] | None:
-        """The next request: lines above the ack, up to the next report's place and never past
-        it, with the reports at that place when the lines reach it."""
+        """The next request: the lines above the ack with every report whose place they reach;
+        or, once every line is delivered, the reports left (after their hold)."""
         with self._cond:
             while True:
                 if self._closing or self._lost:
                     return None
-                if self._reports and self._reports[0][0] <= self._acked:
-                    return [], self._reports_at(self._acked)
-                limit = self._reports[0][0] if self._reports else len(self._chunks) - 1
-                if self._acked < limit:
+                if self._acked < len(self._chunks) - 1:
                     batch: list[LogChunk] = []
                     size = 0
-                    for chunk in self._chunks[self._acked + 1 : limit + 1]:
+                    for chunk in self._chunks[self._acked + 1 :]:
                         size += len(chunk.text) + 64
                         if batch and (len(batch) >= MAX_BATCH_CHUNKS or size > MAX_BATCH_BYTES):
                             break
                         batch.append(chunk)
-                    reports = self._reports_at(limit) if batch[-1].seq == limit else []
-                    return batch, reports
+                    return batch, self._reports_at(batch[-1].seq)
+                if self._reports:
+                    held = 0.0 if self._flushing else self._hold_until - time.monotonic()
+                    if held <= 0:
+                        return [], self._reports_at(self._acked)
+                    self._cond.wait(held)
+                    continue
                 self._cond.wait()
 
     def _reports_at(self, place: int) -> list[StepReport]:

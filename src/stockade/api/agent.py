@@ -12,10 +12,10 @@ All under ``/api/v1/agents``; every call but ``register`` carries
     POST /api/v1/agents/leases/{lease_id}/logs        LogBatch          -> LogAck
          idempotent: a chunk whose ``seq`` was already stored is ignored, so a resend after a
          timeout never duplicates a line; ``acked_seq`` is the highest contiguous seq stored.
-         ``steps`` (step reports placed right after the batch's last chunk) are recorded in the
-         same transaction, only once every chunk up to that one is stored; ``steps_recorded``
-         says whether they were (all of them, or none). Recording a report is an upsert, so a
-         resend is harmless. This saves a request per report.
+         ``steps`` (step reports placed at or before the batch's last chunk, in the order they
+         were made) are recorded in the same transaction, only once every chunk up to that one
+         is stored; ``steps_recorded`` says whether they were (all of them, or none). Recording
+         a report is an upsert, so a resend is harmless. This saves a request per report.
     POST /api/v1/agents/leases/{lease_id}/steps       StepReport        -> 204
          one report on its own (older agents; same effect as a ``logs`` call without chunks).
     POST /api/v1/agents/leases/{lease_id}/complete    CompleteRequest   -> 204
@@ -118,8 +118,8 @@ class LogChunk(_Strict):
 
 class LogBatch(_Strict):
     chunks: list[LogChunk] = Field(max_length=1000)
-    # Reports whose place in the stream is right after the last chunk (or after what is already
-    # acknowledged, when there are no chunks); recorded only once everything before them is.
+    # Reports whose place in the stream is at or before the last chunk (or within what is already
+    # acknowledged, when there are no chunks); recorded only once every chunk up to the last is.
     steps: list[StepReport] = Field(default=[], max_length=256)
 
 

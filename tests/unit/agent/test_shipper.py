@@ -8,7 +8,7 @@ import time
 import pytest
 
 from stockade.agent.protocol import LeaseLost, ServerUnavailable
-from stockade.agent.shipper import MAX_CHUNK_TEXT, LogShipper
+from stockade.agent.shipper import MAX_CHUNK_TEXT, REPORT_HOLD_S, LogShipper
 from stockade.api.agent import LogAck, LogBatch, StepReport
 from stockade.sandbox.interface import OutputLine
 
@@ -106,12 +106,13 @@ def test_long_lines_are_split_never_cut() -> None:
 
 def test_step_reports_keep_their_place_in_the_stream() -> None:
     server = FlakyServer()
-    order: list[str] = []
+    seen: list[tuple[str, int]] = []  # (report, highest contiguous seq stored when recorded)
 
     def send(batch: LogBatch) -> LogAck:
-        order.extend(c.text for c in batch.chunks)
-        order.extend(f"report {r.index} {r.status}" for r in batch.steps)
-        return server.send(batch)
+        ack = server.send(batch)
+        if ack.steps_recorded:
+            seen.extend((f"{r.index} {r.status}", ack.acked_seq) for r in batch.steps)
+        return ack
 
     shipper = LogShipper(send).start()
     shipper.report(StepReport(index=0, name="a", status="running"))
@@ -120,9 +121,25 @@ def test_step_reports_keep_their_place_in_the_stream() -> None:
     shipper.report(StepReport(index=0, name="a", status="success", exit_code=0))
     shipper.put(line("agent: job done", step=-1))
     assert shipper.close(timeout_s=5)
-    assert order == ["report 0 running", "step zero says hi", "and bye", "report 0 success",
-                     "agent: job done"]
+    assert server.lines() == ["step zero says hi", "and bye", "agent: job done"]
+    # In order, and never recorded before the lines in front of it are stored.
+    assert [name for name, _ in seen] == ["0 running", "0 success"]
+    assert seen[1][1] >= 1
     assert server.reports == [(0, "running"), (0, "success")]
+
+
+def test_a_report_before_any_line_waits_briefly_for_one_to_ride_with() -> None:
+    server = FlakyServer()
+    shipper = LogShipper(server.send).start()
+    shipper.report(StepReport(index=0, name="a", status="running"))
+    time.sleep(0.05)
+    shipper.put(line("first"))
+    assert shipper.flush(timeout_s=5)
+    assert server.received == 1  # the report left with the line, not on its own
+    shipper.report(StepReport(index=1, name="b", status="running"))  # a step that says nothing
+    time.sleep(REPORT_HOLD_S + 0.3)
+    assert server.reports == [(0, "running"), (1, "running")]  # sent alone after the hold
+    assert shipper.close(timeout_s=5)
 
 
 def test_a_report_rides_with_the_lines_before_it_and_waits_for_lost_ones() -> None:
