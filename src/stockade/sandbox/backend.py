@@ -52,6 +52,10 @@ class Backend(Protocol):
     """One way to build sandboxes (crun, runc, runsc, bwrap)."""
 
     name: str
+    #: How a job with a network gets its listener: "join" (the sandbox joins a namespace the
+    #: executor made), "enter" (the runtime makes it; the executor enters it after start), or
+    #: "" (not supported: such a job is refused).
+    network_mode: str
 
     def check(self) -> Verdict: ...
 

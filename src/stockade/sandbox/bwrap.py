@@ -45,9 +45,12 @@ def bwrap_argv(spec: SandboxSpec, tmp_dir: Path, seccomp_fd: int, argv: list[str
     """The bwrap command line for one step of ``spec`` (a pure function); ``masked`` files
     are hidden behind /dev/null."""
     masks = [arg for path in masked for arg in ("--ro-bind", "/dev/null", path)]
+    # With a joined network namespace (the launcher enters it before bwrap starts) the step
+    # shares it: loopback and the proxy listener only, owned by the host's user namespace.
+    net = [] if spec.netns_path else ["--unshare-net"]
     return [
         "bwrap",
-        "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
+        "--unshare-user", "--unshare-pid", *net, "--unshare-ipc",
         "--unshare-uts", "--unshare-cgroup",
         "--uid", str(spec.uid), "--gid", str(spec.gid), "--hostname", spec.hostname,
         "--ro-bind", str(spec.rootfs), "/",
@@ -92,6 +95,7 @@ class BwrapBackend:
     """bubblewrap with cgroup limits the executor applies itself."""
 
     name = "bwrap"
+    network_mode = "join"
 
     def __init__(self) -> None:
         self.binary = shutil.which("bwrap")
@@ -168,8 +172,9 @@ class BwrapBackend:
         drop = ["setpriv", f"--reuid={spec.host_uid}", f"--regid={spec.host_gid}",
                 "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--"]
         full_env = dict(e.split("=", 1) for e in env_list(env))
+        enter = ["nsenter", f"--net={spec.netns_path}", "--"] if spec.netns_path else []
         return StepLaunch(
-            argv=["sh", "-c", _JOIN, "sh", *drop,
+            argv=[*enter, "sh", "-c", _JOIN, "sh", *drop,
                   *bwrap_argv(spec, bundle.parent / "tmp", fd, argv, self._masked)],
             env={**full_env, "STOCKADE_CGROUPS": procs}, pass_fds=(fd,),
         )

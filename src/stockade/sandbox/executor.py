@@ -15,6 +15,7 @@ the executor counts an alarm and refuses further jobs until :meth:`Executor.clea
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import resource
@@ -27,7 +28,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from stockade.errors import InfrastructureError, LeftoverAlarm
+from stockade.errors import InfrastructureError, LeftoverAlarm, SandboxUnavailable
 from stockade.sandbox.backend import Backend
 from stockade.sandbox.backends import make_backend
 from stockade.sandbox.cgroups import SandboxCgroup, detect_mode
@@ -35,12 +36,14 @@ from stockade.sandbox.init import init_argv
 from stockade.sandbox.interface import (
     JobResult,
     JobSpec,
+    NetworkAttachment,
     Outcome,
     OutputCallback,
     OutputLine,
     Resources,
     StepResult,
 )
+from stockade.sandbox.netns import JobNetns, create_job_netns, listen_in, namespace_handles
 from stockade.sandbox.seccomp import default_profile
 from stockade.sandbox.spec import Limits, SandboxSpec
 from stockade.sandbox.steps import StepRunner
@@ -131,7 +134,8 @@ class Executor:
 
     # -- jobs -----------------------------------------------------------------------------
     def run_job(self, job: JobSpec, workspace_source: Path | None, on_output: OutputCallback,
-                cancel: threading.Event | None = None) -> JobResult:
+                cancel: threading.Event | None = None,
+                network: NetworkAttachment | None = None) -> JobResult:
         """Run ``job`` in a fresh sandbox and return its result; see the module docstring."""
         with self._lock:
             if self._alarm:
@@ -147,6 +151,7 @@ class Executor:
         sid = _sandbox_id(job.job_id)
         job_dir = self._work_root / sid
         bundle = job_dir / "bundle"
+        netns: JobNetns | None = None
         spec = SandboxSpec(
             sandbox_id=sid, rootfs=rootfs, workspace=job_dir / "workspace",
             limits=Limits(memory_bytes=res.memory_bytes, pids=res.pids, cpus=res.cpus,
@@ -158,7 +163,18 @@ class Executor:
         trace = SandboxTrace(job_dir, cgroup, None, None, tuple(self._backend.state_paths(spec)),
                              self._mount_ns_pids())
         steps: list[StepResult] = []
+        job_env = dict(job.env)
         try:
+            mode = self._backend.network_mode
+            if network is not None and mode == "join":
+                netns = create_job_netns()
+                spec = dataclasses.replace(spec, netns_path=netns.path)
+                job_env.update(network.attach(netns.listener, netns.port))
+            elif network is not None and mode != "enter":
+                raise SandboxUnavailable(
+                    f"the {self.backend_name} backend cannot serve a job's network here",
+                    hint="use the crun, runc or bwrap backend for jobs with egress",
+                )
             self._check_rootfs(rootfs)
             self._ensure_shared()
             job_dir.mkdir(mode=0o711)
@@ -167,6 +183,11 @@ class Executor:
                              workspace_source)
             self._backend.start(spec, bundle)
             pid1 = self._backend.init_pid(spec, bundle)
+            if network is not None and netns is None:
+                if pid1 is None:
+                    raise InfrastructureError("no sandbox process to open the listener in")
+                netns = listen_in(pid1)
+                job_env.update(network.attach(netns.listener, netns.port))
             if pid1 is not None:
                 _check_workspace_reached(spec.workspace, pid1)
                 pid_ns, net_ns = namespaces_of(pid1)
@@ -176,7 +197,7 @@ class Executor:
                                 cancel=cancel)
             outcome, detail = Outcome.SUCCESS, ""
             for index, step in enumerate(job.steps):
-                result, why = runner.run(index, step, job.env, deadline)
+                result, why = runner.run(index, step, job_env, deadline)
                 steps.append(result)
                 if result.outcome is Outcome.SUCCESS:
                     continue
@@ -191,7 +212,7 @@ class Executor:
             log.warning("job %s: sandbox infrastructure failure: %s", job.job_id, exc)
             outcome, detail = Outcome.INFRA, str(exc)
         finally:
-            leftovers = self._teardown(spec, bundle, trace)
+            leftovers = self._teardown(spec, bundle, trace, network, netns)
             if leftovers:  # recorded even when an unexpected error is on its way out
                 self._raise_alarm(job.job_id, leftovers)
         if leftovers:
@@ -221,17 +242,28 @@ class Executor:
         pid = pid_of() if pid_of is not None else None
         return (pid,) if pid else ()
 
-    def _teardown(self, spec: SandboxSpec, bundle: Path, trace: SandboxTrace) -> list[str]:
+    def _teardown(self, spec: SandboxSpec, bundle: Path, trace: SandboxTrace,
+                  network: NetworkAttachment | None, netns: JobNetns | None) -> list[str]:
         try:
             self._backend.destroy(spec, bundle)
         except Exception as exc:  # teardown must go on; the proof below reports what is left
             log.warning("sandbox %s: destroy failed: %s", spec.sandbox_id, exc)
+        if network is not None:
+            try:
+                network.detach()
+            except Exception as exc:
+                log.warning("sandbox %s: network detach failed: %s", spec.sandbox_id, exc)
+        if netns is not None:
+            netns.close()
         settle_until = time.monotonic() + _TEARDOWN_SETTLE_S
         while True:
             trace.cgroup.remove()
             remove_workspace(spec.workspace)
             shutil.rmtree(trace.job_dir, ignore_errors=True)
             leftovers = find_leftovers(trace)
+            if netns is not None:
+                leftovers += [f"network namespace {netns.inode} still held by fd {fd}"
+                              for fd in namespace_handles(netns.inode)]
             if not leftovers or time.monotonic() > settle_until:
                 return leftovers
             time.sleep(0.01)

@@ -7,6 +7,7 @@ Nothing here knows about the control plane.
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -100,8 +101,26 @@ class JobResult:
 OutputCallback = Callable[[OutputLine], None]
 
 
+class NetworkAttachment(Protocol):
+    """The host side of a job's only way out (the egress proxy), given the job's listener.
+
+    ``attach`` is called once the job's network namespace exists, before the sandbox does, with
+    the listening socket on the job's ``127.0.0.1:port``; it returns the environment the job's
+    steps get (``HTTP_PROXY`` ...). ``detach`` is called after the sandbox is destroyed and
+    before teardown is proved: it must close the listener's connections and stop serving it.
+    """
+
+    def attach(self, listener: socket.socket, port: int) -> Mapping[str, str]: ...
+
+    def detach(self) -> None: ...
+
+
 class JobExecutor(Protocol):
-    """What the agent calls. ``cancel`` set from another thread stops the job as CANCELLED."""
+    """What the agent calls. ``cancel`` set from another thread stops the job as CANCELLED.
+
+    Without ``network`` the job's network namespace is empty: no interface is up, nothing is
+    reachable. With it, the namespace has loopback and one listener, which ``network`` serves.
+    """
 
     def run_job(
         self,
@@ -109,4 +128,5 @@ class JobExecutor(Protocol):
         workspace_source: Path | None,
         on_output: OutputCallback,
         cancel: threading.Event | None = None,
+        network: NetworkAttachment | None = None,
     ) -> JobResult: ...

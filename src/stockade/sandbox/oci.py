@@ -108,6 +108,13 @@ def _resources(spec: SandboxSpec) -> dict[str, Any]:
     }
 
 
+def _namespaces(spec: SandboxSpec) -> list[dict[str, str]]:
+    # A joined network namespace is the agent's: loopback and the proxy listener, nothing else,
+    # owned by the host's user namespace so the job holds no capability over it.
+    return [{"type": t, "path": spec.netns_path} if t == "network" and spec.netns_path
+            else {"type": t} for t in NAMESPACES]
+
+
 def oci_config(spec: SandboxSpec) -> dict[str, Any]:
     """The complete OCI runtime ``config.json`` for ``spec`` (a pure function of it)."""
     ids = [{"containerID": 0, "hostID": spec.host_id_base, "size": spec.id_range}]
@@ -119,7 +126,7 @@ def oci_config(spec: SandboxSpec) -> dict[str, Any]:
         "mounts": _mounts(spec),
         "annotations": {"org.stockade.sandbox-id": spec.sandbox_id},
         "linux": {
-            "namespaces": [{"type": t} for t in NAMESPACES],
+            "namespaces": _namespaces(spec),
             "uidMappings": ids,
             "gidMappings": [dict(m) for m in ids],
             "cgroupsPath": spec.cgroups_path,

@@ -30,6 +30,11 @@ _STATE_ROOTS = {"crun": Path("/run/crun"), "runc": Path("/run/runc"), "runsc": P
 _RUNTIME_TIMEOUT_S = 30.0
 _INIT_EXEC_WAIT_S = 2.0
 _PID_FILE_ON_EXEC = frozenset({"crun", "runc"})  # runsc's exec flags differ: not checked
+# The runtime makes the job's network namespace (loopback only) and the executor enters it: in a
+# namespace its user namespace does not own, runc cannot mount sysfs, and crun falls back to
+# bind-mounting the host's /sys (host interfaces visible). gVisor's netstack lives in its
+# sentry, so a listener in the host-side namespace would not reach it.
+_NETWORK_MODES = {"crun": "enter", "runc": "enter", "runsc": ""}
 
 
 def userns_available() -> bool:
@@ -86,6 +91,7 @@ class OciRuntimeBackend:
         if name not in _STATE_ROOTS:
             raise ValueError(f"unknown OCI runtime {name}")
         self.name = name
+        self.network_mode = _NETWORK_MODES[name]
         self.binary = shutil.which(name)
         self._mode = detect_mode()
         # Only crun needs the hybrid workaround; runc handles hybrid hosts itself.

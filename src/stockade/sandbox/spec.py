@@ -81,6 +81,9 @@ class SandboxSpec:
     host_id_base: int = HOST_ID_BASE
     id_range: int = ID_RANGE
     cgroup_parent: str = "stockade"
+    #: A network namespace to join (``/proc/PID/fd/N``, see :mod:`stockade.sandbox.netns`);
+    #: None gives the sandbox a new, empty one (loopback down, no way out at all).
+    netns_path: str | None = None
 
     def __post_init__(self) -> None:
         if not _ID_RE.match(self.sandbox_id):

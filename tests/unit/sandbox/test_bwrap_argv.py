@@ -50,3 +50,10 @@ def test_cgroup_limits_for_v1_and_v2(make_spec: Spec) -> None:
     v1 = {(c, name): value for c, name, value in _limit_files(CgroupMode.V1, spec)}
     assert v1[("memory", "memory.memsw.limit_in_bytes")] == str(spec.limits.memory_bytes)
     assert v1[("pids", "pids.max")] == "256" and v1[("cpu", "cpu.cfs_quota_us")] == "150000"
+
+
+def test_a_joined_network_namespace_is_shared_not_unshared(make_spec: Spec) -> None:
+    # The launcher enters the agent's namespace (loopback + proxy listener) before bwrap runs.
+    argv = bwrap_argv(make_spec(netns_path="/proc/1/fd/7"), TMP, 9, ["/bin/true"])
+    assert "--unshare-net" not in argv and "--share-net" not in argv
+    assert "--unshare-user" in argv and "--unshare-pid" in argv

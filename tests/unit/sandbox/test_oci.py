@@ -175,3 +175,9 @@ def test_limits_refuse_nonsense(limits: dict[str, Any]) -> None:
                             "tmp_bytes": 8 * MiB, "disk_bytes": 8 * MiB}
     with pytest.raises(InvalidInput):
         Limits(**{**base, **limits})
+
+
+def test_a_joined_network_namespace_is_named_by_path(make_spec: Spec) -> None:
+    spaces = oci_config(make_spec(netns_path="/proc/42/fd/9"))["linux"]["namespaces"]
+    assert {"type": "network", "path": "/proc/42/fd/9"} in spaces
+    assert all("path" not in n for n in spaces if n["type"] != "network")
