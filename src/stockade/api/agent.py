@@ -19,6 +19,7 @@ All under ``/api/v1/agents``; every call but ``register`` carries
     POST /api/v1/agents/leases/{lease_id}/steps       StepReport        -> 204
          one report on its own (older agents; same effect as a ``logs`` call without chunks).
     POST /api/v1/agents/leases/{lease_id}/complete    CompleteRequest   -> 204
+         carries the job's egress events, stored in the completion's transaction.
     POST /api/v1/agents/leases/{lease_id}/release     ReleaseRequest    -> 204
          hand the job back unstarted or interrupted (drain); it is requeued.
 """
@@ -66,6 +67,18 @@ class StepPayload(_Strict):
     continue_on_error: bool = False
 
 
+class EgressPayload(_Strict):
+    """The job's way out, decided at plan time from its tier and its own ``egress:``."""
+
+    allow: list[str]  # host, *.suffix, optionally :port (docs/egress.md)
+    mode: str = Field(default="enforce", pattern=r"^(enforce|audit)$")
+    allow_cidrs: list[str] = []  # special-purpose ranges the tier may reach after all
+    max_connections: int = Field(default=1024, ge=1)
+    max_bytes: int = Field(default=8 * 1024**3, ge=0)
+    idle_timeout_s: float = Field(default=300.0, gt=0)
+    connection_time_s: float = Field(default=3600.0, gt=0)
+
+
 class JobPayload(_Strict):
     """The job as planned by the server: limits already capped by the tier's policy."""
 
@@ -74,6 +87,8 @@ class JobPayload(_Strict):
     env: dict[str, str] = {}
     resources: ResourcesPayload
     steps: list[StepPayload]
+    # None only from servers before egress: the job then gets no network at all.
+    egress: EgressPayload | None = None
 
 
 class Checkout(_Strict):
@@ -128,11 +143,30 @@ class LogAck(_Strict):
     steps_recorded: int = 0  # len(batch.steps) when they were recorded, else 0
 
 
+class EgressEvent(_Strict):
+    """One decision of the job's egress proxy: a connection or request, allowed or denied."""
+
+    ts: float
+    kind: str = Field(pattern=r"^(connect|http|internal)$")
+    host: str = Field(max_length=512)
+    port: int = Field(ge=0, le=65535)
+    ip: str | None = Field(default=None, max_length=64)
+    decision: str = Field(pattern=r"^(allow|deny)$")
+    would_deny: bool = False  # audit mode: allowed, but enforce mode would have denied it
+    reason: str = Field(max_length=64)  # a stable code, e.g. not_allowlisted
+    detail: str = Field(default="", max_length=1024)
+    rule: str | None = Field(default=None, max_length=512)
+    bytes_up: int = Field(default=0, ge=0)
+    bytes_down: int = Field(default=0, ge=0)
+    duration_s: float = Field(default=0.0, ge=0)
+
+
 class CompleteRequest(_Strict):
     outcome: str = Field(pattern=r"^(success|failed|timeout|oom|limit|cancelled|infra)$")
     detail: str = Field(default="", max_length=4096)
     duration_s: float
     last_seq: int = Field(ge=-1)  # the server checks it holds every log chunk up to this seq
+    egress: list[EgressEvent] = Field(default=[], max_length=5000)
 
 
 class ReleaseRequest(_Strict):

@@ -30,11 +30,16 @@ from stockade.pipeline.units import (
 )
 
 TIER_NAMES = ("untrusted", "trusted", "release")  # lowest trust first
-RESERVED_KEYS = ("egress", "secrets", "id-token", "artifacts")  # accepted, not run yet
+RESERVED_KEYS = ("secrets", "id-token", "artifacts")  # accepted, not run yet
 
 JOB_NAME = named_pattern(r"^[A-Za-z0-9_-]{1,64}$", "use 1 to 64 letters, digits, '_' or '-'")
 ENV_NAME = named_pattern(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$",
                          "start with a letter or '_', then letters, digits or '_'")
+# Host, *.domain, optional :port (see docs/egress.md for how they match).
+HOST_PATTERN = named_pattern(
+    r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*(:\d{1,5})?$",
+    "write a host such as pypi.org, *.example.com or example.com:8443",
+)
 _IMAGE_NAME = re.compile(
     r"[a-z0-9][a-z0-9._-]{0,127}(/[a-z0-9][a-z0-9._-]{0,127}){0,4}(:[A-Za-z0-9._-]{1,128})?"
 )
@@ -88,6 +93,8 @@ EnvValue = Annotated[str, BeforeValidator(_no_nul)]
 Env = Annotated[dict[EnvName, EnvValue], Field(max_length=256)]
 ImageRef = Annotated[str, BeforeValidator(_image_ref)]
 TierName = Literal["untrusted", "trusted", "release"]
+HostPattern = Annotated[str, Field(pattern=HOST_PATTERN)]
+EgressMode = Literal["enforce", "audit"]
 
 
 class _Strict(BaseModel):
@@ -101,6 +108,19 @@ class JobResources(_Strict):
     memory: Size = Field(default=1024**3, examples=["1Gi", "512Mi"])
     pids: int = Field(default=512, ge=16, le=1_000_000, examples=[512])
     disk: Size = Field(default=2 * 1024**3, examples=["2Gi"])
+
+
+def _egress_shorthand(value: object) -> object:
+    # `egress: [pypi.org]` is short for `egress: {allow: [pypi.org]}`.
+    return {"allow": value} if isinstance(value, list) else value
+
+
+class JobEgress(_Strict):
+    """What a job asks of its tier's egress: a narrower allowlist, or audit mode."""
+
+    allow: list[HostPattern] | None = Field(default=None, max_length=1000,
+                                            examples=["[pypi.org, files.pythonhosted.org]"])
+    mode: EgressMode | None = Field(default=None, examples=["audit"])
 
 
 class Step(_Strict):
@@ -125,9 +145,10 @@ class Job(_Strict):
     env: Env = Field(default_factory=dict, examples=["{KEY: value}"])
     steps: list[Step] = Field(min_length=1, max_length=256,
                               examples=["[{name: test, run: make test}]"])
+    egress: Annotated[JobEgress | None, BeforeValidator(_egress_shorthand)] = Field(
+        default=None, examples=["[pypi.org]", "{allow: [pypi.org], mode: audit}"])
     # Reserved for the next issues: accepted so files can be written ahead, never ignored:
     # a job that uses one is refused by the server until it is supported.
-    egress: Any = None
     secrets: Any = None
     id_token: Any = Field(default=None, alias="id-token")
     artifacts: Any = None

@@ -18,12 +18,13 @@ from stockade.policy.loader import (
     policy_hash,
 )
 from stockade.policy.schema import Event
-from stockade.policy.values import TIER_ORDER, Decision, Limits, Policy, Rule, Tier
+from stockade.policy.values import TIER_ORDER, Decision, Egress, Limits, Policy, Rule, Tier
 
 __all__ = [
     "FAIL_CLOSED_TIER",
     "TIER_ORDER",
     "Decision",
+    "Egress",
     "Event",
     "EventError",
     "Explanation",

@@ -113,7 +113,7 @@ def explain(policy: Policy, event: Event, requested_tier: str | None = None) -> 
     decision = Decision(
         tier=tier, pool=spec.pool, rule=matched.name if matched else None,
         policy_hash=policy.hash, reason=reason, requires_approval=spec.requires_approval,
-        limits=spec.limits, classified_tier=classified,
+        limits=spec.limits, classified_tier=classified, egress=spec.network,
     )
     return Explanation(decision, checks)
 

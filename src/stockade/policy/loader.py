@@ -10,7 +10,7 @@ from stockade.pipeline.located import validate_document
 from stockade.pipeline.problems import FileProblems
 from stockade.pipeline.yamldoc import Document, read_yaml
 from stockade.policy.schema import PolicySpec, RuleSpec, TierSpec
-from stockade.policy.values import TIER_ORDER, Limits, Policy, Rule, Tier
+from stockade.policy.values import TIER_ORDER, Egress, Limits, Policy, Rule, Tier
 
 
 class PolicyError(FileProblems):
@@ -62,12 +62,20 @@ def load_policy_file(path: Path) -> Policy:
 
 def _tier(name: str, spec: TierSpec) -> Tier:
     lim = spec.limits
+    caps = spec.egress_limits
+    network = Egress(
+        allow=tuple(spec.egress), mode=spec.egress_mode,
+        accept_job_hosts=spec.egress_accept_job_hosts, allow_cidrs=tuple(spec.egress_allow_cidrs),
+        max_connections=caps.connections, max_bytes=caps.bytes, idle_timeout=caps.idle,
+        connection_time=caps.connection_time,
+    )
     return Tier(
         name=name, pool=spec.pool,
         limits=Limits(cpus=lim.cpus, memory=lim.memory, pids=lim.pids, disk=lim.disk,
                       timeout=lim.timeout),
         requires_approval=spec.requires_approval, egress=tuple(spec.egress),
         secret_classes=tuple(spec.secret_classes), token_audiences=tuple(spec.token_audiences),
+        network=network,
     )
 
 

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from stockade.pipeline.located import named_pattern
-from stockade.pipeline.models import Duration, Size, TierName
+from stockade.pipeline.models import Duration, EgressMode, HostPattern, Size, TierName
 
 EventName = Literal["push", "pull_request", "manual"]
 AuthorAssociation = Literal[
@@ -23,21 +24,30 @@ RULE_NAME = named_pattern(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
                           "use letters, digits, '_', '.' or '-' (at most 64)")
 REF_GLOB = named_pattern(r"^refs/[^\s\x00]{1,250}$",
                          "write a full ref pattern such as refs/heads/main or refs/tags/v*")
-# Host, *.domain, optional :port. The egress issue enforces these; the shape is fixed now.
-HOST_PATTERN = named_pattern(
-    r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*(:\d{1,5})?$",
-    "write a host such as pypi.org, *.example.com or example.com:8443",
-)
 EVENT_REF = named_pattern(r"^refs/\S{1,250}$",
                           "write the full ref, such as refs/heads/main or refs/tags/v1.0")
 SHA = named_pattern(r"^([0-9a-f]{40}|[0-9a-f]{64})$",
                     "write the full commit id: 40 (or 64) lowercase hex digits")
 LABEL = named_pattern(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$", "use letters, digits and _ . : / -")
 
+def _cidr(value: object) -> object:
+    if not isinstance(value, str):
+        return value  # the str type check reports it
+    try:
+        return str(ipaddress.ip_network(value, strict=True))
+    except ValueError as exc:
+        raise PydanticCustomError(
+            "cidr", "{value} is not a network address: {why}",
+            {"value": repr(value), "why": str(exc),
+             "hint": "write an address range such as 203.0.113.0/24 or 127.0.0.1/32, with "
+                     "no host bits set"},
+        ) from None
+
+
 PoolName = Annotated[str, Field(pattern=POOL_NAME)]
+Cidr = Annotated[str, BeforeValidator(_cidr)]
 RuleName = Annotated[str, Field(pattern=RULE_NAME)]
 RefGlob = Annotated[str, Field(pattern=REF_GLOB)]
-HostPattern = Annotated[str, Field(pattern=HOST_PATTERN)]
 Label = Annotated[str, Field(pattern=LABEL)]
 
 
@@ -55,12 +65,32 @@ class LimitsSpec(_Strict):
     timeout: Duration = Field(examples=["1h"])
 
 
+class EgressLimitsSpec(_Strict):
+    """Per-job caps on what goes through the job's proxy."""
+
+    connections: int = Field(default=1024, ge=1, le=1_000_000, examples=[1024])
+    bytes: Size = Field(default=8 * 1024**3, examples=["8Gi"])
+    idle: Duration = Field(default=300.0, examples=["5m"])
+    connection_time: Duration = Field(default=3600.0, examples=["1h"])
+
+
 class TierSpec(_Strict):
     pool: PoolName = Field(examples=["untrusted"])
     limits: LimitsSpec = Field(examples=["{cpus: 2, memory: 4Gi, pids: 1024, disk: 10Gi, "
                                          "timeout: 1h}"])
     requires_approval: bool = Field(default=False, examples=["false"])
-    egress: list[HostPattern] = Field(default_factory=list, examples=["[pypi.org]"])
+    egress: list[HostPattern] = Field(default_factory=list, max_length=1000,
+                                      examples=["[pypi.org]"])
+    # audit: allow every host the address rules allow, and record what enforce would deny.
+    egress_mode: EgressMode = Field(default="enforce", examples=["enforce"])
+    # Whether a job may add hosts of its own (`egress:` in the pipeline) beyond `egress`.
+    egress_accept_job_hosts: bool = Field(default=False, examples=["false"])
+    # Special-purpose address ranges (private, loopback, ...) this tier may reach after all.
+    egress_allow_cidrs: list[Cidr] = Field(default_factory=list, max_length=256,
+                                           examples=["[203.0.113.0/24]"])
+    egress_limits: EgressLimitsSpec = Field(
+        default_factory=EgressLimitsSpec,
+        examples=["{connections: 1024, bytes: 8Gi, idle: 5m, connection_time: 1h}"])
     secret_classes: list[Label] = Field(default_factory=list, examples=["[deploy]"])
     token_audiences: list[Label] = Field(default_factory=list, examples=["[sts.amazonaws.com]"])
 

@@ -26,6 +26,20 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Egress:
+    """A tier's way out: the hosts its jobs may reach, and how (see docs/egress.md)."""
+
+    allow: tuple[str, ...] = ()
+    mode: str = "enforce"  # or "audit"
+    accept_job_hosts: bool = False
+    allow_cidrs: tuple[str, ...] = ()
+    max_connections: int = 1024
+    max_bytes: int = 8 * 1024**3
+    idle_timeout: float = 300.0
+    connection_time: float = 3600.0
+
+
+@dataclass(frozen=True)
 class Tier:
     """One trust tier: where its jobs run, what they may use, what later issues will grant."""
 
@@ -36,6 +50,7 @@ class Tier:
     egress: tuple[str, ...]
     secret_classes: tuple[str, ...]
     token_audiences: tuple[str, ...]
+    network: Egress = Egress()
 
 
 @dataclass(frozen=True)
@@ -73,3 +88,4 @@ class Decision:
     requires_approval: bool
     limits: Limits
     classified_tier: str  # the tier the rules gave, before a pipeline lowered it
+    egress: Egress = Egress()

@@ -7,7 +7,9 @@ concurrent servers do not even contend for it.
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,8 +17,9 @@ import sqlalchemy as sa
 
 from stockade.errors import Conflict, Forbidden
 from stockade.store.database import Database
+from stockade.store.egress import insert_events
 from stockade.store.ids import new_id
-from stockade.store.records import Effects, JobRecord
+from stockade.store.records import Effects, EgressEventRecord, JobRecord
 from stockade.store.runs import job_record
 from stockade.store.schema import agents, jobs, log_lines, runs, steps
 from stockade.store.states import ACTIVE_JOB, FINAL_JOB, JobStatus
@@ -264,8 +267,10 @@ def complete(
     detail: str,
     last_seq: int,
     policy: RetryPolicy,
+    egress: Sequence[EgressEventRecord] = (),
 ) -> Effects:
-    """Finish a lease with the agent's outcome. Idempotent for a repeated identical call."""
+    """Finish a lease with the agent's outcome and the job's egress events, in one transaction.
+    Idempotent for a repeated identical call (the events are stored once)."""
     effects = Effects()
     with db.write() as conn:
         row = _lease_row(conn, lease_id, agent_id, pool)
@@ -277,6 +282,8 @@ def complete(
                 f"job {row.id} attempt {row.attempt} lacks log chunks up to seq {last_seq}",
                 hint="resend the unacknowledged log chunks, then complete again",
             )
+        insert_events(conn, [dataclasses.replace(e, job_id=row.id, attempt=row.attempt,
+                                                 run_id=row.run_id) for e in egress])
         status = JobStatus(outcome)
         if status == JobStatus.INFRA:
             _requeue_or_fail(

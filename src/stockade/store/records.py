@@ -145,3 +145,25 @@ class Effects:
         self.pools |= other.pools
         self.jobs |= other.jobs
         self.runs |= other.runs
+
+
+@dataclass(frozen=True)
+class EgressEventRecord:
+    """One decision of a job's egress proxy (see docs/egress.md for the fields)."""
+
+    job_id: str
+    attempt: int
+    run_id: str
+    ts: float
+    kind: str
+    host: str
+    port: int
+    ip: str | None
+    decision: str
+    would_deny: bool
+    reason: str
+    detail: str
+    rule: str | None
+    bytes_up: int
+    bytes_down: int
+    duration_s: float

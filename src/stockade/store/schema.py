@@ -158,3 +158,28 @@ webhook_deliveries = sa.Table(
     sa.Column("run_id", ID, nullable=True),
     sa.Column("received_at", sa.Double(), nullable=False),
 )
+
+# One row per connection or request a job's egress proxy decided (docs/egress.md).
+egress_events = sa.Table(
+    "egress_events",
+    metadata,
+    sa.Column("cursor", CURSOR, primary_key=True, autoincrement=True),
+    sa.Column("job_id", ID, sa.ForeignKey("jobs.id"), nullable=False),
+    sa.Column("attempt", sa.Integer(), nullable=False),
+    sa.Column("run_id", ID, nullable=False),
+    sa.Column("ts", sa.Double(), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # connect | http | internal
+    sa.Column("host", sa.String(512), nullable=False),
+    sa.Column("port", sa.Integer(), nullable=False),
+    sa.Column("ip", sa.String(64), nullable=True),
+    sa.Column("decision", sa.String(16), nullable=False),  # allow | deny
+    sa.Column("would_deny", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("detail", sa.Text(), nullable=False, server_default=""),
+    sa.Column("rule", sa.String(512), nullable=True),
+    sa.Column("bytes_up", sa.BigInteger(), nullable=False, server_default=sa.text("0")),
+    sa.Column("bytes_down", sa.BigInteger(), nullable=False, server_default=sa.text("0")),
+    sa.Column("duration_s", sa.Double(), nullable=False, server_default=sa.text("0")),
+)
+sa.Index("ix_egress_events_run_id", egress_events.c.run_id)
+sa.Index("ix_egress_events_job_id_attempt", egress_events.c.job_id, egress_events.c.attempt)

@@ -68,11 +68,34 @@ def test_order_puts_needs_first_and_keeps_file_order_among_equals() -> None:
     assert pipeline.order() == ["lint", "build", "test", "deploy", "docs"]
 
 
-@pytest.mark.parametrize("key", ["egress", "secrets", "id-token", "artifacts"])
+@pytest.mark.parametrize("key", ["secrets", "id-token", "artifacts"])
 def test_reserved_keys_are_accepted_and_reported_never_ignored(key: str) -> None:
     pipeline = load_pipeline(
         f"version: 1\njobs:\n  a:\n    {key}: [x]\n    steps: [{{name: s, run: x}}]\n")
     assert pipeline.jobs["a"].reserved_in_use() == [key]
+
+
+def test_egress_is_a_list_of_hosts_or_a_mapping_with_a_mode() -> None:
+    pipeline = load_pipeline(
+        "version: 1\njobs:\n  a:\n    egress: [pypi.org, '*.npmjs.org:443']\n"
+        "    steps: [{name: s, run: x}]\n  b:\n    egress: {mode: audit}\n"
+        "    steps: [{name: s, run: x}]\n")
+    a, b = pipeline.jobs["a"].egress, pipeline.jobs["b"].egress
+    assert a is not None and a.allow == ["pypi.org", "*.npmjs.org:443"] and a.mode is None
+    assert b is not None and b.allow is None and b.mode == "audit"
+    assert pipeline.jobs["a"].reserved_in_use() == []
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    ("egress: [pypi.org, 'https://evil/']", "jobs.a.egress.allow[1]"),
+    ("egress: {mode: open}", "jobs.a.egress.mode"),
+    ("egress: {allow: [x], extra: 1}", "jobs.a.egress.extra"),
+])
+def test_bad_egress_is_located(text: str, where: str) -> None:
+    with pytest.raises(PipelineError) as info:
+        load_pipeline(f"version: 1\njobs:\n  a:\n    {text}\n    steps: [{{name: s, run: x}}]\n")
+    problem = info.value.problems[0]
+    assert problem.field == where and problem.line == 4
 
 
 def test_a_pipeline_round_trips_through_its_dump() -> None:

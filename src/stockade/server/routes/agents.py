@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from stockade.api.agent import (
     Checkout,
     CompleteRequest,
+    EgressEvent,
     HeartbeatResponse,
     JobPayload,
     Lease,
@@ -37,6 +38,7 @@ from stockade.server.state import ServerState, get_state
 from stockade.store import credentials, dispatch
 from stockade.store.credentials import AgentPrincipal, Principal
 from stockade.store.logs import Chunk, Step, append_logs
+from stockade.store.records import EgressEventRecord
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
 log = structlog.get_logger("stockade.server")
@@ -194,6 +196,11 @@ async def steps(
     return Response(status_code=204)
 
 
+def _egress_record(event: EgressEvent) -> EgressEventRecord:
+    # job, attempt and run come from the lease in the store, never from the agent's word.
+    return EgressEventRecord(job_id="", attempt=0, run_id="", **event.model_dump())
+
+
 @router.post("/leases/{lease_id}/complete", status_code=204)
 async def complete(
     lease_id: str,
@@ -212,6 +219,7 @@ async def complete(
         detail=body.detail,
         last_seq=body.last_seq,
         policy=state.retry,
+        egress=[_egress_record(e) for e in body.egress],
     )
     log.info("job_completed", lease_id=lease_id, agent_id=agent.agent_id, outcome=body.outcome)
     return Response(status_code=204)
