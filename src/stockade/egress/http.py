@@ -5,6 +5,8 @@ from __future__ import annotations
 import http
 from dataclasses import dataclass
 
+import h11
+
 from .hosts import HostError
 from .interface import Reason
 
@@ -71,6 +73,12 @@ def filter_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, byte
         for token in value.split(b",")
     }
     return [(n, v) for n, v in headers if n.lower() not in HOP_BY_HOP and n.lower() not in named]
+
+
+def head_size(request: h11.Request) -> int:
+    """The size of a request head as sent (request line, headers, their line ends)."""
+    line = len(request.method) + len(request.target) + len(b"HTTP/1.1") + 4
+    return line + sum(len(n) + len(v) + 4 for n, v in request.headers.raw_items()) + 2
 
 
 def error_response(status: int, text: str, code: str) -> bytes:

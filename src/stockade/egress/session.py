@@ -21,7 +21,7 @@ from .decide import Verdict, decide
 from .events import log_line
 from .forward import Upstream
 from .hosts import Host, HostError, normalize_host, split_authority
-from .http import Cut, Target, error_response, filter_headers, parse_target
+from .http import Cut, Target, error_response, filter_headers, head_size, parse_target
 from .interface import INTERNAL_HOST, Decision, EventKind, Reason, Resolver
 from .internal import default_internal
 from .state import JobState
@@ -160,6 +160,13 @@ class Session:
                 )
                 return None
             if isinstance(event, h11.Request):
+                # h11 caps only heads still incomplete; one that arrived whole is measured here.
+                if head_size(event) > self.limits.max_header_bytes:
+                    self._start(EventKind.HTTP, event.method.decode("ascii", "replace"))
+                    await self._refuse(431, Reason.HEADER_TOO_LARGE,
+                                       f"sent a request head larger than "
+                                       f"{self.limits.max_header_bytes} bytes")
+                    return None
                 return event
             if event is not h11.NEED_DATA:
                 return None  # ConnectionClosed, or PAUSED after a protocol switch
