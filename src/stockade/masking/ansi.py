@@ -12,10 +12,10 @@ OSC_MAX = 2048  # an operating-system command longer than this is not treated as
 
 # CSI (ESC [ params intermediates final), OSC (ESC ] ... BEL or ST), and the short ESC forms.
 SEQUENCE = re.compile(
-    rf"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]{{0,{OSC_MAX}}}(?:\x07|\x1b\\)|[ -/]*[0-Z\\^-~])"
+    rf"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b\n]{{0,{OSC_MAX}}}(?:\x07|\x1b\\)|[ -/]*[0-Z\\^-~])"
 )
 # A sequence that has started but not ended at the end of the text (the rest is still to come).
-_UNFINISHED = re.compile(rf"\x1b(?:\[[0-?]*[ -/]*|\][^\x07\x1b]{{0,{OSC_MAX}}}\x1b?|[ -/]*)\Z")
+_UNFINISHED = re.compile(rf"\x1b(?:\[[0-?]*[ -/]*|\][^\x07\x1b\n]{{0,{OSC_MAX}}}\x1b?|[ -/]*)\Z")
 
 
 def unfinished_at(text: str) -> int:

@@ -18,6 +18,7 @@ from stockade.masking.interface import ALL_ENCODINGS, REPLACEMENT, Encoding
 from stockade.masking.patterns import PEM_FOOTER, PEM_FOOTER_MAX
 
 _SETTLE_ROUNDS = 4
+_KEY_LINE_MAX = 4096  # inside a key block, a line is held whole up to this length
 
 
 def mask_all(text: str) -> str:
@@ -186,9 +187,11 @@ class Masker:
             cut = len(held)
         else:
             limit = len(held) - PEM_FOOTER_MAX  # an END line starting before this would be whole
-            if limit <= 0:
+            cut = held.rfind("\n", 0, max(limit, 0)) + 1
+            if not cut and limit > _KEY_LINE_MAX:  # a key line this long: release it in parts
+                cut = limit
+            if not cut:
                 return ""
-            cut = held.rfind("\n", 0, limit) + 1 or limit
         released = held[:cut]
         self._held = held[cut:]
         self._advance(released)
