@@ -103,7 +103,8 @@ class Refusal:
     by_caller: bool
 
     def describe(self) -> str:
-        return f"{self.address} is {self.range.name} ({self.range.source}, {self.range.network})"
+        """``169.254.169.254, link-local (…) (RFC 3927, 169.254.0.0/16)``."""
+        return f"{self.address}, {self.range.name} ({self.range.source}, {self.range.network})"
 
 
 def effective_address(address: IPAddress) -> IPAddress:

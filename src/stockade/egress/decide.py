@@ -67,7 +67,7 @@ async def decide(host: Host, port: int, config: JobEgress, resolver: Resolver) -
             address, allow_cidrs=config.allow_cidrs, deny_ranges=config.deny_ranges
         )
         if refusal is not None:
-            via = "is" if host.ip is not None else "resolves to"
+            via = "is the address" if host.ip is not None else "resolves to"
             # Address refusals hold in audit mode too: audit learns hosts, it opens no ranges.
             return Verdict(
                 False,
