@@ -208,3 +208,11 @@ def test_skipped_encoding_is_not_masked(run: Run) -> None:
     hexed = SECRET.encode().hex()
     out = run([SECRET], hexed + "\n", encodings=set(Encoding) - {Encoding.HEX})
     assert hexed in out
+
+
+@pytest.mark.parametrize("user", ["u", "ci", "deploy", "a-longer-user"])
+def test_basic_auth_is_covered_by_the_base64_alignments_alone(run: Run, user: str) -> None:
+    header = "> Authorization: Basic " + b64(f"{user}:{SECRET}".encode())
+    out = run([SECRET], header + "\n", token_shapes=False)
+    assert_clean(out)
+    assert out.startswith("> Authorization: Basic ")
