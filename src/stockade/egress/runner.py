@@ -66,7 +66,6 @@ class EgressThread:
     def register(self, listener: socket.socket, config: JobEgress,
                  on_event: EventCallback) -> None:
         """Serve ``listener`` for the job (see :meth:`EgressProxy.register`)."""
-        assert self._proxy is not None or self._loop is None
         self._call(self._proxy_call("register", listener, config, on_event))
 
     def unregister(self, job_id: str) -> JobCounters:
