@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from common import RUNS, Sample, console, fmt, print_table
 
@@ -35,6 +36,7 @@ BACKENDS = tuple(
 )
 CYCLE_TARGET_MS = 60.0
 PODMAN_RATIO_TARGET = 5.0
+EGRESS_SETUP_TARGET_MS = 10.0  # issue 4: per-job network setup plus teardown
 WARMUP = 2
 # Keeps `make bench` bounded (issue: about 3 minutes) when one subject is pathologically slow.
 BUDGET_S = float(os.environ.get("BENCH_BUDGET_S", "30"))
@@ -66,6 +68,8 @@ def main() -> None:
     console.print(f"image default {image.digest}, {RUNS} runs per figure", highlight=False)
     subjects = [_bare()]
     subjects += [_stockade(store, image, backend) for backend in BACKENDS]
+    if "crun" in BACKENDS:
+        subjects.append(_stockade(store, image, "crun", egress=True))
     subjects.append(_podman(store, image))
     load_before = os.getloadavg()[0]
     started = time.monotonic()
@@ -156,13 +160,15 @@ def _bare() -> Subject:
     )
 
 
-def _stockade(store: ImageStore, image: ImageRecord, backend: str) -> Subject:
-    label = f"stockade {backend}"
+def _stockade(store: ImageStore, image: ImageRecord, backend: str,
+              egress: bool = False) -> Subject:
+    label = f"stockade {backend}" + (" + egress proxy" if egress else "")
     try:
         from stockade.sandbox.executor import Executor
         from stockade.sandbox.interface import JobSpec, Outcome, OutputLine, StepSpec
     except ImportError as exc:
         return Subject(label, error=f"the sandbox executor is not available: {exc}")
+    network = _network() if egress else None
     work = Path(tempfile.mkdtemp(prefix=f"bench-{backend}-", dir=store.root.parent))
     try:
         executor = Executor(store, work_root=work, backend=backend)
@@ -186,21 +192,42 @@ def _stockade(store: ImageStore, image: ImageRecord, backend: str) -> Subject:
                 seen.append(time.perf_counter())
 
         started = time.perf_counter()
-        result = executor.run_job(job("echo ready"), None, on_output)
+        spec = job("echo ready")
+        result = executor.run_job(spec, None, on_output, network=attach(spec.job_id))
         if result.outcome != Outcome.SUCCESS or not seen:
             raise RuntimeError(f"{result.outcome}: {result.detail}")
         return (seen[0] - started) * 1000
 
     def cycle() -> None:
-        result = executor.run_job(job("true"), None, lambda _line: None)
+        spec = job("true")
+        result = executor.run_job(spec, None, lambda _line: None, network=attach(spec.job_id))
         if result.outcome != Outcome.SUCCESS:
             raise RuntimeError(f"{result.outcome}: {result.detail}")
 
+    def attach(job_id: str) -> Any:
+        return network[1](job_id) if network is not None else None
+
     def close() -> None:
         executor.close()
+        if network is not None:
+            network[0].close()
         shutil.rmtree(work, ignore_errors=True)
 
     return Subject(label, first_output=first_output, cycle=_timed(cycle), close=close)
+
+
+def _network() -> tuple[Any, Callable[[str], Any]]:
+    """The agent's egress proxy, and a maker of one job's network attachment on it."""
+    from stockade.agent.network import JobNetwork
+    from stockade.egress import Allowlist, EgressThread, JobEgress
+
+    proxy = EgressThread().start()
+
+    def attachment(job_id: str) -> Any:
+        config = JobEgress(job_id=job_id, run_id="bench", allowlist=Allowlist.parse(["pypi.org"]))
+        return JobNetwork(proxy, config, lambda _line: None)
+
+    return proxy, attachment
 
 
 def _podman(store: ImageStore, image: ImageRecord) -> Subject:
@@ -348,6 +375,17 @@ def _report(subjects: list[Subject]) -> None:
         f"target whole cycle ≤ {CYCLE_TARGET_MS:.0f} ms median (crun): "
         f"{fmt(crun[1].median)} ms, {verdict}"
     )
+    egress = samples.get("stockade crun + egress proxy")
+    if egress is not None:
+        added = egress[1].median - crun[1].median
+        verdict = "met" if added <= EGRESS_SETUP_TARGET_MS else "MISSED"
+        console.print(
+            f"egress: per-job network (namespace listener, proxy register/unregister, teardown "
+            f"check) adds {added:.1f} ms to the crun cycle median "
+            f"({fmt(egress[1].median)} vs {fmt(crun[1].median)} ms; target ≤ "
+            f"{EGRESS_SETUP_TARGET_MS:.0f} ms: {verdict}; noise on this host is a few ms)",
+            highlight=False,
+        )
     if podman is None:
         console.print("target ≥ 5x faster than podman: not checked (podman was not measured)")
         return

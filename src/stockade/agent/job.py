@@ -16,9 +16,12 @@ from typing import Any
 
 from stockade.agent.checkout import CheckoutError, WorkspaceSources
 from stockade.agent.heartbeat import Heartbeat
+from stockade.agent.network import JobNetwork, job_egress
 from stockade.agent.protocol import AgentProtocol, LeaseLost, LogsIncomplete
 from stockade.agent.shipper import LogShipper
 from stockade.api.agent import CompleteRequest, Lease, StepReport
+from stockade.egress.addresses import AddressRange
+from stockade.egress.runner import EgressThread
 from stockade.errors import LeftoverAlarm, StockadeError
 from stockade.sandbox.interface import (
     JobExecutor,
@@ -44,6 +47,14 @@ class SlotClients:
     def close(self) -> None:
         for client in (self.control, self.beat, self.logs):
             client.close()
+
+
+@dataclass(frozen=True)
+class NetworkService:
+    """The agent's egress proxy and the addresses no job may reach (the control plane)."""
+
+    proxy: EgressThread
+    deny_ranges: tuple[AddressRange, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -126,6 +137,7 @@ def run_lease(
     control: LeaseControl,
     heartbeat_interval_s: float,
     log: Any,
+    network: NetworkService | None = None,
 ) -> str:
     """Run ``lease`` to the end; returns its outcome, or ``released`` / ``lost``.
 
@@ -142,10 +154,19 @@ def run_lease(
     ).start()
     try:
         checkout_s: list[float] = []
-        result, alarm = _execute(
-            lease, shipper, sources=sources, executor=executor, control=control, log=log,
-            checkout_s=checkout_s,
-        )
+        try:
+            job_network = _job_network(lease, network, shipper)
+            result, alarm = _execute(
+                lease, shipper, sources=sources, executor=executor, control=control, log=log,
+                checkout_s=checkout_s, network=job_network,
+            )
+        except StockadeError as exc:  # the planned egress does not parse here: never run it
+            log.error("egress configuration refused", error=exc.message)
+            job_network, alarm = None, None
+            result = _infra(f"egress configuration refused: {exc.message}", started)
+        if job_network is not None and job_network.dropped:
+            shipper.system(f"egress: {job_network.dropped} more connections were not recorded "
+                           f"(the first {len(job_network.events())} were)")
         # One closing line (no separate checkout line: one request less per job), queued before
         # the step reports so it leaves with the job's last lines.
         sha12 = lease.checkout.sha[:12]
@@ -154,13 +175,22 @@ def run_lease(
                        + (f": {result.detail}" if result.detail else ""))
         _report_steps(lease, result, shipper)
         outcome = _finish(lease, result, shipper, clients=clients, heartbeat=heartbeat,
-                          control=control, log=log, started=started)
+                          control=control, log=log, started=started, network=job_network)
     finally:
         heartbeat.stop()
         shipper.close(timeout_s=5.0)
     if alarm is not None:
         raise alarm
     return outcome
+
+
+def _job_network(lease: Lease, network: NetworkService | None,
+                 shipper: LogShipper) -> JobNetwork | None:
+    """The job's egress on the agent's proxy; None gives the job no network at all."""
+    if network is None or lease.job.egress is None:
+        return None
+    config = job_egress(lease, lease.job.egress, network.deny_ranges)
+    return JobNetwork(network.proxy, config, shipper.system)
 
 
 def _finish(
@@ -173,6 +203,7 @@ def _finish(
     control: LeaseControl,
     log: Any,
     started: float,
+    network: JobNetwork | None = None,
 ) -> str:
     """Complete the lease, or release it (drain), or leave it (lost); returns what happened."""
     if heartbeat.lost.is_set() or shipper.lost:
@@ -184,7 +215,7 @@ def _finish(
         log.info("lease released", outcome=result.outcome.value)
         return "released"
     ran = time.monotonic()
-    outcome = _complete(lease, result, shipper, clients.control, log)
+    outcome = _complete(lease, result, shipper, clients.control, log, network=network)
     stats = shipper.stats()
     # Where the time went, for operators chasing latency: checkout + sandbox, then the tail of
     # log delivery and `complete`.
@@ -203,6 +234,7 @@ def _execute(
     control: LeaseControl,
     log: Any,
     checkout_s: list[float],
+    network: JobNetwork | None = None,
 ) -> tuple[JobResult, LeftoverAlarm | None]:
     started = time.monotonic()
     sha = lease.checkout.sha
@@ -213,7 +245,7 @@ def _execute(
                 return JobResult(Outcome.CANCELLED, (), time.monotonic() - started,
                                  "cancelled"), None
             return _sandbox(lease, shipper, executor, source, control=control, log=log,
-                            started=started)
+                            started=started, network=network)
     except CheckoutError as exc:
         log.error("checkout failed", error=exc.message)
         shipper.system(f"checkout of {sha} failed: {exc.message}")
@@ -229,13 +261,18 @@ def _sandbox(
     control: LeaseControl,
     log: Any,
     started: float,
+    network: JobNetwork | None = None,
 ) -> tuple[JobResult, LeftoverAlarm | None]:
     tracker = _StepTracker(lease, shipper)
     # The first step starts with the sandbox: saying so now sends the report while the sandbox
     # is being created, instead of in front of the job's first line (which a user waits for).
     tracker.running(0)
     try:
-        return executor.run_job(to_job_spec(lease), source, tracker.on_output, control.cancel), None
+        spec = to_job_spec(lease)
+        if network is None:  # an executor without network support never sees the argument
+            return executor.run_job(spec, source, tracker.on_output, control.cancel), None
+        return executor.run_job(spec, source, tracker.on_output, control.cancel,
+                                network=network), None
     except LeftoverAlarm as exc:
         log.error("sandbox leftover found; this agent stops taking work", error=exc.message)
         return _infra(f"sandbox: {exc.message}", started), exc
@@ -265,7 +302,8 @@ def _report_steps(lease: Lease, result: JobResult, shipper: LogShipper) -> None:
 
 
 def _complete(
-    lease: Lease, result: JobResult, shipper: LogShipper, control: AgentProtocol, log: Any
+    lease: Lease, result: JobResult, shipper: LogShipper, control: AgentProtocol, log: Any,
+    *, network: JobNetwork | None = None,
 ) -> str:
     """Deliver every line, then ``complete``; resend on ``logs_incomplete``, retry on outage."""
     deadline = time.monotonic() + COMPLETE_GIVE_UP_S
@@ -280,6 +318,7 @@ def _complete(
             detail=result.detail[:4096],
             duration_s=round(result.duration_s, 6),
             last_seq=shipper.last_seq,
+            egress=network.events() if network is not None else [],
         )
         try:
             control.complete(lease.lease_id, request)

@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from stockade.agent.checkout import RepoCache, WorkspaceSources
-from stockade.agent.job import LeaseControl, SlotClients, run_lease
+from stockade.agent.job import LeaseControl, NetworkService, SlotClients, run_lease
 from stockade.agent.log import get_logger
+from stockade.agent.network import control_plane_ranges
 from stockade.agent.protocol import AgentProtocol, CredentialRefused, ServerUnavailable
 from stockade.api.agent import Lease, RegisterRequest, RegisterResponse
+from stockade.egress.runner import EgressThread
 from stockade.errors import InfrastructureError, LeftoverAlarm, StockadeError
 from stockade.sandbox.interface import JobExecutor
 from stockade.stopsignal import StopSignals
@@ -59,6 +61,7 @@ class Agent:
             keep=max(4, 2 * config.concurrency),
         )
         self._log: Any = get_logger(pool=config.pool, agent=config.name)
+        self._network: NetworkService | None = None
         self._registration: RegisterResponse | None = None
         self._signals = StopSignals()  # the handler only records; run() drains
 
@@ -81,6 +84,9 @@ class Agent:
             return 0  # drained before the server ever answered
         self._registration = registration
         self._log = self._log.bind(agent_id=registration.agent_id)
+        # One proxy (one event loop thread) serves every job's listener.
+        self._network = NetworkService(EgressThread().start(),
+                                       control_plane_ranges(self.config.server_url))
         self._log.info("registered", concurrency=self.config.concurrency)
         slots = [
             threading.Thread(target=self._slot, args=(i, ready), name=f"slot-{i}", daemon=True)
@@ -100,6 +106,8 @@ class Agent:
             ready.wait(timeout=60.0)
         self._wait_for_jobs()
         self._close_executors()
+        if self._network is not None:
+            self._network.proxy.close()
         if self._fatal is not None:
             self._log.error("stopped", error=self._fatal.message)
             raise self._fatal
@@ -231,6 +239,7 @@ class Agent:
                 control=control,
                 heartbeat_interval_s=self._registration.heartbeat_interval_s,
                 log=log,
+                network=self._network,
             )
         except LeftoverAlarm as exc:
             self._fatal = exc

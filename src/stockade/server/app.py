@@ -24,7 +24,7 @@ from stockade.server.limits import BodyLimitMiddleware
 from stockade.server.models import Health
 from stockade.server.notify import Notifier
 from stockade.server.reaper import reap_forever
-from stockade.server.routes import agents, logs, runs, tokens, webhooks
+from stockade.server.routes import agents, egress, logs, runs, tokens, webhooks
 from stockade.server.state import ServerState
 from stockade.store.credentials import bootstrap_admin
 from stockade.store.database import Database, open_database
@@ -100,7 +100,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    for module in (runs, logs, agents, tokens, webhooks):
+    for module in (runs, logs, egress, agents, tokens, webhooks):
         app.include_router(module.router)
 
     @app.get("/healthz", response_model=Health, tags=["health"])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from stockade.store.records import JobRecord, LogLineRecord, RunRecord
+from stockade.store.records import EgressEventRecord, JobRecord, LogLineRecord, RunRecord
 
 
 class _Strict(BaseModel):
@@ -183,3 +183,41 @@ class AgentList(BaseModel):
 
 class Health(BaseModel):
     status: str
+
+
+class EgressEventOut(BaseModel):
+    job: str
+    job_id: str
+    attempt: int
+    ts: float
+    kind: str
+    host: str
+    port: int
+    ip: str | None
+    decision: str
+    would_deny: bool
+    reason: str
+    detail: str
+    rule: str | None
+    bytes_up: int
+    bytes_down: int
+    duration_s: float
+
+    @classmethod
+    def of(cls, job: str, event: EgressEventRecord) -> EgressEventOut:
+        fields = {k: v for k, v in event.__dict__.items() if k != "run_id"}
+        return cls(job=job, **fields)
+
+
+class EgressList(BaseModel):
+    run_id: str
+    events: list[EgressEventOut]
+    allowed: int
+    denied: int
+    would_deny: int  # audit mode: allowed, but enforce mode would have denied them
+
+
+class EgressSuggestion(BaseModel):
+    run_id: str
+    allow: list[str]  # the allowlist entries that would have let the run's traffic pass
+    refused: list[str]  # host:port refused by address rules: no allowlist entry can fix them

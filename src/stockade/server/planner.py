@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from stockade.api.agent import JobPayload, ResourcesPayload, StepPayload
+from stockade.api.agent import EgressPayload, JobPayload, ResourcesPayload, StepPayload
+from stockade.egress.allowlist import effective_allowlist
 from stockade.errors import PolicyDenied
 from stockade.pipeline import Job, Pipeline
 from stockade.policy import TIER_ORDER, Decision, job_limits
@@ -21,6 +22,36 @@ from stockade.store.records import PlannedJob
 class Plan:
     jobs: tuple[PlannedJob, ...]
     requires_approval: bool
+
+
+def egress_payload(name: str, job: Job, decision: Decision) -> EgressPayload:
+    """The job's egress within its tier: the tier's allowlist, narrowed by the job's own
+    ``egress:``; a host or audit mode the tier does not grant raises :class:`PolicyDenied`."""
+    tier = decision.egress
+    asked = job.egress
+    allow, problems = effective_allowlist(
+        tier.allow, asked.allow if asked is not None else None, tier.accept_job_hosts,
+        tier=decision.tier,
+    )
+    if problems:
+        raise PolicyDenied(f"job {name!r}: {problems[0]}",
+                           hint="a job may narrow its tier's egress, never widen it")
+    mode = tier.mode
+    if asked is not None and asked.mode is not None and asked.mode != tier.mode:
+        if asked.mode == "audit" and not tier.accept_job_hosts:
+            # Audit mode lets every host through: only a tier that takes jobs' hosts may.
+            raise PolicyDenied(
+                f"job {name!r} asks for egress audit mode, but tier {decision.tier} enforces "
+                "its allowlist",
+                hint="remove `mode: audit` from the job's egress, or have the operator set "
+                     f"egress_mode: audit (or egress_accept_job_hosts) on tier {decision.tier}",
+            )
+        mode = asked.mode
+    return EgressPayload(
+        allow=list(allow.texts()), mode=mode, allow_cidrs=list(tier.allow_cidrs),
+        max_connections=tier.max_connections, max_bytes=tier.max_bytes,
+        idle_timeout_s=tier.idle_timeout, connection_time_s=tier.connection_time,
+    )
 
 
 def _payload(name: str, job: Job, decision: Decision) -> tuple[str, float]:
@@ -47,6 +78,7 @@ def _payload(name: str, job: Job, decision: Decision) -> tuple[str, float]:
             timeout_s=limits.timeout,
         ),
         steps=steps,
+        egress=egress_payload(name, job, decision),
     )
     return payload.model_dump_json(), limits.timeout
 

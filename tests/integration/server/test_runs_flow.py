@@ -120,17 +120,35 @@ def test_a_commit_without_a_pipeline_is_refused(server: ServerHandle, tmp_path: 
 
 
 def test_a_job_using_a_reserved_key_is_denied_never_run(server: ServerHandle, tmp_path: Path) -> None:
-    yaml = pipeline_yaml({"net": [], "after": ["net"], "plain": []}, extra={"net": "egress: [pypi.org]"})
+    yaml = pipeline_yaml({"net": [], "after": ["net"], "plain": []}, extra={"net": "secrets: [TOKEN]"})
     path, _ = make_repo(tmp_path / "r", yaml)
     run = submit(server, path)
     jobs = jobs_by_name(run)
     assert jobs["net"]["status"] == "denied"
-    assert jobs["net"]["detail"] == "egress is not supported yet"
+    assert jobs["net"]["detail"] == "secrets is not supported yet"
     assert jobs["after"]["status"] == "skipped"
     agent = ProtocolAgent.register(server, "trusted")
     assert agent.run_one()["job"]["name"] == "plain"
     assert agent.lease(wait_s=0.2) is None
     assert get_run(server, run["id"])["status"] == "failed"
+
+
+def test_a_job_may_narrow_its_tiers_egress_but_never_widen_it(server: ServerHandle, tmp_path: Path) -> None:
+    yaml = pipeline_yaml({"narrow": [], "wide": [], "audit": []}, extra={
+        "narrow": "egress: [pypi.org]", "wide": "egress: [pypi.org, evil.example]",
+        "audit": "egress: {mode: audit}"})
+    path, _ = make_repo(tmp_path / "r", yaml)
+    jobs = jobs_by_name(submit(server, path))
+    assert jobs["narrow"]["status"] == "queued"
+    assert jobs["wide"]["status"] == "denied"
+    assert "evil.example is not allowed by tier trusted" in jobs["wide"]["detail"]
+    assert jobs["audit"]["status"] == "denied"
+    assert "audit mode" in jobs["audit"]["detail"]
+    agent = ProtocolAgent.register(server, "trusted")
+    lease = agent.lease(wait_s=5)
+    assert lease is not None and lease["job"]["name"] == "narrow"
+    assert lease["job"]["egress"]["allow"] == ["pypi.org"]
+    assert lease["job"]["egress"]["mode"] == "enforce"
 
 
 def test_a_pipeline_may_lower_its_tier_but_never_raise_it(server: ServerHandle, tmp_path: Path) -> None:

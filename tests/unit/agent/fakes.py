@@ -194,6 +194,7 @@ class ScriptedExecutor:
         self.lines = lines
         self.sleep_s = sleep_s
         self.specs: list[JobSpec] = []
+        self.networks: list[Any] = []  # the NetworkAttachment each job got (None: no network)
         self.sources: list[list[str]] = []
         self.started = threading.Event()
         self.closed = False
@@ -203,9 +204,10 @@ class ScriptedExecutor:
 
     def run_job(
         self, job: JobSpec, workspace_source: Path | None, on_output: OutputCallback,
-        cancel: threading.Event | None = None,
+        cancel: threading.Event | None = None, network: Any = None,
     ) -> JobResult:
         self.specs.append(job)
+        self.networks.append(network)
         assert workspace_source is not None
         self.sources.append(sorted(p.name for p in workspace_source.iterdir()))
         self.started.set()
