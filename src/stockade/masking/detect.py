@@ -136,7 +136,9 @@ class Detector:
             elif not final and (found or shape.partial.fullmatch(text, start)):
                 hold = min(hold, start)
         if not final:
-            hold = min(hold, self._matcher.hold_start(text))
+            # A line's closing \r may be the first half of a \r\n that the view then removes.
+            body = text[:-1] if text.endswith("\r") else text
+            hold = min(hold, self._matcher.hold_start(body))
         return Detection(tuple(matches), hold, pem_open)
 
     @property

@@ -111,6 +111,12 @@ def test_carriage_returns_between_characters_lines(run: Run) -> None:
     assert_clean(run([SECRET], "\r\n".join(SECRET) + "\r\n"))
 
 
+def test_a_chunk_ending_between_cr_and_lf_holds_the_line() -> None:
+    text = "\r\n".join(SECRET) + "\r\n"
+    for cut in range(len(text) + 1):
+        assert_clean(stream(Masker([SECRET]), [text[:cut], text[cut:]]))
+
+
 def test_multi_line_secret_is_masked_line_by_line(run: Run) -> None:
     secret = "first line of a certificate-like value\nsecond line, also long enough"
     out = run([secret], "prefix\n" + secret.replace("\n", "\n   ") + "\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import random
 
-from stockade.masking import Masker
+from stockade.masking import LeakDetector, Masker
 
 from .conftest import build_log, chunked, random_secret, stream
 
@@ -19,21 +19,26 @@ def test_no_chunking_reveals_a_secret() -> None:
         pieces = []
         for _ in range(rng.randint(1, 6)):
             secret = rng.choice(secrets)
-            shape = rng.randrange(4)
+            shape = rng.randrange(6)
             if shape == 0:
                 pieces.append(secret)
-            elif shape == 1:
-                pieces.append("\n".join(secret))
+            elif shape == 1:  # fold -w1: the first character starts a line, as fold prints it
+                pieces.append("\n" + "\n".join(secret))
             elif shape == 2:
+                pieces.append("\n" + "\r\n".join(secret))
+            elif shape == 3:
                 pieces.append("\x1b[1m".join(secret))
+            elif shape == 4:
+                pieces.append("+ echo " + secret)
             else:
                 prefix = "x" * rng.randrange(3)
                 pieces.append(base64.b64encode((prefix + secret).encode()).decode())
-            pieces.append(rng.choice([" ", "\n", " words between ", "\n\nnext line\n"]))
+            pieces.append(rng.choice([" ", "\n", " words between ", "\n\nnext line\n", "\x1b[0m"]))
         text = "".join(pieces)
         out = stream(Masker(secrets), chunked(rng, text, rng.randint(1, 40)))
         for secret in secrets:
             assert secret not in out, (secret, text, out)
+        assert LeakDetector(secrets).check(out) == [], (text, out)
         assert out.count("\n") == text.count("\n")
 
 
