@@ -22,6 +22,15 @@ All under ``/api/v1/agents``; every call but ``register`` carries
          carries the job's egress events, stored in the completion's transaction.
     POST /api/v1/agents/leases/{lease_id}/release     ReleaseRequest    -> 204
          hand the job back unstarted or interrupted (drain); it is requeued.
+    POST /api/v1/agents/leases/{lease_id}/id-token    IdTokenRequest    -> IdTokenResponse
+         a job ID token (OIDC, signed by the server) for the lease's job; 403 policy_denied when
+         the job did not declare id-token (SECRETS_AUDIENCE excepted, for jobs with secrets) or
+         its tier does not allow the audience; 409 lease_lost when the lease is over.
+
+Secrets broker (authorized by a job ID token for SECRETS_AUDIENCE, not the agent credential):
+
+    POST /api/v1/secrets/lease                        SecretsRequest    -> SecretsLease
+    POST /api/v1/secrets/leases/{lease_id}/release    (empty)           -> 204
 """
 
 from __future__ import annotations
@@ -65,6 +74,7 @@ class StepPayload(_Strict):
     env: dict[str, str] = {}
     timeout_s: float | None = None
     continue_on_error: bool = False
+    secrets: list[str] = []  # names the step declared; fetched just before it, gone after it
 
 
 class EgressPayload(_Strict):
@@ -89,6 +99,8 @@ class JobPayload(_Strict):
     steps: list[StepPayload]
     # None only from servers before egress: the job then gets no network at all.
     egress: EgressPayload | None = None
+    id_token: bool = False  # the job declared `id-token: true`
+    environment: str | None = None
 
 
 class Checkout(_Strict):
@@ -171,3 +183,37 @@ class CompleteRequest(_Strict):
 
 class ReleaseRequest(_Strict):
     reason: str = Field(max_length=512)
+
+
+#: The audience of the token an agent presents to the secrets broker for its job. Never handed
+#: to the job itself, and never an audience a tier may list.
+SECRETS_AUDIENCE = "stockade:secrets"
+
+
+class IdTokenRequest(_Strict):
+    """``POST /api/v1/agents/leases/{lease_id}/id-token``: a job ID token for one audience."""
+
+    audience: str = Field(min_length=1, max_length=256)
+    image_digest: str | None = Field(default=None, max_length=80)  # as the agent resolved it
+
+
+class IdTokenResponse(_Strict):
+    token: str
+    expires_at: float
+
+
+class SecretsRequest(_Strict):
+    """``POST /api/v1/secrets/lease`` with ``Authorization: Bearer <job token for
+    SECRETS_AUDIENCE>``: the secrets one step declared."""
+
+    step: int = Field(ge=0)
+    names: list[str] = Field(min_length=1, max_length=64)
+
+
+class SecretsLease(_Strict):
+    """What the broker granted (values) and refused (name -> why), as one lease."""
+
+    lease_id: str
+    expires_at: float
+    values: dict[str, str] = {}
+    refused: dict[str, str] = {}

@@ -30,7 +30,7 @@ from stockade.pipeline.units import (
 )
 
 TIER_NAMES = ("untrusted", "trusted", "release")  # lowest trust first
-RESERVED_KEYS = ("secrets", "id-token", "artifacts")  # accepted, not run yet
+RESERVED_KEYS = ("artifacts",)  # accepted, not run yet
 
 JOB_NAME = named_pattern(r"^[A-Za-z0-9_-]{1,64}$", "use 1 to 64 letters, digits, '_' or '-'")
 ENV_NAME = named_pattern(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$",
@@ -123,12 +123,20 @@ class JobEgress(_Strict):
     mode: EgressMode | None = Field(default=None, examples=["audit"])
 
 
+ENVIRONMENT_NAME = named_pattern(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                                 "use letters, digits, '_', '.' or '-' (at most 64)")
+
+
 class Step(_Strict):
     """One shell script run in the job's sandbox."""
 
     name: str = Field(min_length=1, max_length=128, examples=["unit tests"])
     run: Annotated[str, BeforeValidator(_no_nul)] = Field(min_length=1, examples=["make test"])
     env: Env = Field(default_factory=dict, examples=["{KEY: value}"])
+    # Secrets this step gets, fetched just before it and gone after it: each in the variable of
+    # its own name. Never the job's other steps.
+    secrets: list[EnvName] = Field(default_factory=list, max_length=64,
+                                   examples=["[PYPI_TOKEN]"])
     timeout: Duration | None = Field(default=None, examples=["5m"])
     continue_on_error: bool = Field(default=False, examples=["false"])
 
@@ -147,11 +155,26 @@ class Job(_Strict):
                               examples=["[{name: test, run: make test}]"])
     egress: Annotated[JobEgress | None, BeforeValidator(_egress_shorthand)] = Field(
         default=None, examples=["[pypi.org]", "{allow: [pypi.org], mode: audit}"])
+    # The job may ask its agent for OIDC ID tokens (GET http://stockade.internal/token).
+    id_token: bool = Field(default=False, alias="id-token", examples=["true"])
+    # A deployment environment: secret grants and the token's `sub` name it.
+    environment: Annotated[str, Field(pattern=ENVIRONMENT_NAME)] | None = Field(
+        default=None, examples=["production"])
+    # Secrets are declared per step (steps[].secrets); here only to explain that, never ignored.
+    secrets: Any = None
     # Reserved for the next issues: accepted so files can be written ahead, never ignored:
     # a job that uses one is refused by the server until it is supported.
-    secrets: Any = None
-    id_token: Any = Field(default=None, alias="id-token")
     artifacts: Any = None
+
+    @model_validator(mode="after")
+    def _secrets_per_step(self) -> Job:
+        if self.secrets is not None:
+            raise PydanticCustomError(
+                "job_secrets", "secrets are declared per step, not per job",
+                {"at": ("secrets",), "hint": "move them to `secrets: [NAME]` of the step that "
+                 "needs them, so no other step of the job ever sees them"},
+            )
+        return self
 
     @model_validator(mode="after")
     def _unique_step_names(self) -> Job:

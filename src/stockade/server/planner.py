@@ -63,6 +63,7 @@ def _payload(name: str, job: Job, decision: Decision) -> tuple[str, float]:
             env=dict(step.env),
             timeout_s=min(step.timeout, limits.timeout) if step.timeout is not None else None,
             continue_on_error=step.continue_on_error,
+            secrets=list(step.secrets),
         )
         for step in job.steps
     ]
@@ -79,6 +80,8 @@ def _payload(name: str, job: Job, decision: Decision) -> tuple[str, float]:
         ),
         steps=steps,
         egress=egress_payload(name, job, decision),
+        id_token=job.id_token,
+        environment=job.environment,
     )
     return payload.model_dump_json(), limits.timeout
 

@@ -120,12 +120,12 @@ def test_a_commit_without_a_pipeline_is_refused(server: ServerHandle, tmp_path: 
 
 
 def test_a_job_using_a_reserved_key_is_denied_never_run(server: ServerHandle, tmp_path: Path) -> None:
-    yaml = pipeline_yaml({"net": [], "after": ["net"], "plain": []}, extra={"net": "secrets: [TOKEN]"})
+    yaml = pipeline_yaml({"net": [], "after": ["net"], "plain": []}, extra={"net": "artifacts: [dist/]"})
     path, _ = make_repo(tmp_path / "r", yaml)
     run = submit(server, path)
     jobs = jobs_by_name(run)
     assert jobs["net"]["status"] == "denied"
-    assert jobs["net"]["detail"] == "secrets is not supported yet"
+    assert jobs["net"]["detail"] == "artifacts is not supported yet"
     assert jobs["after"]["status"] == "skipped"
     agent = ProtocolAgent.register(server, "trusted")
     assert agent.run_one()["job"]["name"] == "plain"

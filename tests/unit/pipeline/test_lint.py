@@ -12,9 +12,9 @@ def test_a_clean_pipeline_has_no_warnings() -> None:
 
 def test_reserved_keys_warn_at_their_key() -> None:
     report = lint_pipeline(
-        "version: 1\njobs:\n  a:\n    id-token: {audience: x}\n    steps: [{name: s, run: x}]\n")
+        "version: 1\njobs:\n  a:\n    artifacts: [dist/]\n    steps: [{name: s, run: x}]\n")
     (warning,) = report.warnings
-    assert (warning.line, warning.column, warning.field) == (4, 5, "jobs.a.id-token")
+    assert (warning.line, warning.column, warning.field) == (4, 5, "jobs.a.artifacts")
 
 
 def test_a_step_timeout_past_the_job_timeout_warns() -> None:

@@ -58,8 +58,8 @@ def test_a_missing_pipeline_exits_2(tmp_path: Path) -> None:
 
 
 def test_reserved_keys_are_warned_about_with_their_position(tmp_path: Path) -> None:
-    (tmp_path / ".stockade.yml").write_text(VALID.replace("  test:\n", "  test:\n    secrets: [x]\n"))
+    (tmp_path / ".stockade.yml").write_text(VALID.replace("  test:\n", "  test:\n    artifacts: [x]\n"))
     result = stockade("lint", cwd=tmp_path)
     assert result.returncode == 0
-    assert (".stockade.yml:6:5: warning: jobs.test.secrets: 'secrets' is reserved for a later "
-            "version") in result.stdout
+    assert (".stockade.yml:6:5: warning: jobs.test.artifacts: 'artifacts' is reserved for a "
+            "later version") in result.stdout

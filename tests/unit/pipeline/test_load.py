@@ -68,11 +68,26 @@ def test_order_puts_needs_first_and_keeps_file_order_among_equals() -> None:
     assert pipeline.order() == ["lint", "build", "test", "deploy", "docs"]
 
 
-@pytest.mark.parametrize("key", ["secrets", "id-token", "artifacts"])
+@pytest.mark.parametrize("key", ["artifacts"])
 def test_reserved_keys_are_accepted_and_reported_never_ignored(key: str) -> None:
     pipeline = load_pipeline(
         f"version: 1\njobs:\n  a:\n    {key}: [x]\n    steps: [{{name: s, run: x}}]\n")
     assert pipeline.jobs["a"].reserved_in_use() == [key]
+
+
+def test_secrets_are_declared_per_step_and_id_token_is_a_boolean() -> None:
+    pipeline = load_pipeline(
+        "version: 1\njobs:\n  a:\n    id-token: true\n    environment: production\n"
+        "    steps:\n      - {name: s, run: x, secrets: [PYPI_TOKEN]}\n      - {name: t, run: y}\n")
+    job = pipeline.jobs["a"]
+    assert job.id_token is True and job.environment == "production"
+    assert job.steps[0].secrets == ["PYPI_TOKEN"] and job.steps[1].secrets == []
+    with pytest.raises(PipelineError) as info:
+        load_pipeline("version: 1\njobs:\n  a:\n    secrets: [X]\n    steps: [{name: s, run: x}]\n")
+    problem = info.value.problems[0]
+    assert "per step" in problem.message and problem.line == 4
+    with pytest.raises(PipelineError):
+        load_pipeline("version: 1\njobs:\n  a:\n    id-token: yes-please\n    steps: [{name: s, run: x}]\n")
 
 
 def test_egress_is_a_list_of_hosts_or_a_mapping_with_a_mode() -> None:

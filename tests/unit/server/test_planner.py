@@ -35,13 +35,13 @@ def test_jobs_are_planned_in_dependency_order_with_capped_payloads() -> None:
 def test_refusals_are_planned_as_denied_with_the_reason() -> None:
     pipeline = load_pipeline(
         "version: 1\njobs:\n"
-        "  secretive:\n    secrets: [x]\n    steps: [{name: s, run: 'true'}]\n"
+        "  secretive:\n    artifacts: [x]\n    steps: [{name: s, run: 'true'}]\n"
         "  greedy:\n    resources: {memory: 64Gi}\n    steps: [{name: s, run: 'true'}]\n"
         "  lowered:\n    tier: untrusted\n    steps: [{name: s, run: 'true'}]\n"
     )
     run_decision, decide = decide_for("push")
     by_name = {j.name: j for j in plan_jobs(pipeline, run_decision, decide).jobs}
-    assert by_name["secretive"].denied == "secrets is not supported yet"
+    assert by_name["secretive"].denied == "artifacts is not supported yet"
     assert by_name["greedy"].denied is not None and "memory" in by_name["greedy"].denied
     assert (by_name["lowered"].denied, by_name["lowered"].pool) == (None, "untrusted")
 
