@@ -101,6 +101,9 @@ class JobPayload(_Strict):
     egress: EgressPayload | None = None
     id_token: bool = False  # the job declared `id-token: true`
     environment: str | None = None
+    # The tier's fail-closed masking: a secret or canary surviving masking stops the job and
+    # holds its log for an operator.
+    mask_fail_closed: bool = False
 
 
 class Checkout(_Strict):
@@ -148,6 +151,9 @@ class LogBatch(_Strict):
     # Reports whose place in the stream is at or before the last chunk (or within what is already
     # acknowledged, when there are no chunks); recorded only once every chunk up to the last is.
     steps: list[StepReport] = Field(default=[], max_length=256)
+    # A registered secret or canary survived masking in this job's output (fail-closed tiers):
+    # the server holds the job's log for an operator from this batch on.
+    hold: bool = False
 
 
 class LogAck(_Strict):
