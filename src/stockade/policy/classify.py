@@ -114,6 +114,7 @@ def explain(policy: Policy, event: Event, requested_tier: str | None = None) -> 
         tier=tier, pool=spec.pool, rule=matched.name if matched else None,
         policy_hash=policy.hash, reason=reason, requires_approval=spec.requires_approval,
         limits=spec.limits, classified_tier=classified, egress=spec.network,
+        mask_fail_closed=spec.mask_fail_closed,
     )
     return Explanation(decision, checks)
 

@@ -9,8 +9,8 @@ from stockade.pipeline.loader import read_text_file
 from stockade.pipeline.located import validate_document
 from stockade.pipeline.problems import FileProblems
 from stockade.pipeline.yamldoc import Document, read_yaml
-from stockade.policy.schema import PolicySpec, RuleSpec, TierSpec
-from stockade.policy.values import TIER_ORDER, Egress, Limits, Policy, Rule, Tier
+from stockade.policy.schema import PolicySpec, RuleSpec, SecretGrantSpec, TierSpec
+from stockade.policy.values import TIER_ORDER, Egress, Limits, Policy, Rule, SecretGrant, Tier
 
 
 class PolicyError(FileProblems):
@@ -51,6 +51,7 @@ def load_policy_document(text: str, filename: str = "policy.yml") -> tuple[Polic
         tiers=tiers,
         rules=[_rule(r) for r in spec.rules],
         source=filename,
+        secret_grants=tuple(_grant(g) for g in spec.secret_grants),
     )
     return policy, doc
 
@@ -75,8 +76,17 @@ def _tier(name: str, spec: TierSpec) -> Tier:
                       timeout=lim.timeout),
         requires_approval=spec.requires_approval, egress=tuple(spec.egress),
         secret_classes=tuple(spec.secret_classes), token_audiences=tuple(spec.token_audiences),
-        network=network,
+        network=network, mask_fail_closed=spec.mask_fail_closed,
     )
+
+
+def _grant(spec: SecretGrantSpec) -> SecretGrant:
+    def opt(values: list[str] | None) -> tuple[str, ...] | None:
+        return None if values is None else tuple(values)
+
+    return SecretGrant(secret_class=spec.secret_class, tiers=tuple(spec.tiers),
+                       repositories=opt(spec.repositories), refs=opt(spec.refs),
+                       environments=opt(spec.environments))
 
 
 def _rule(spec: RuleSpec) -> Rule:

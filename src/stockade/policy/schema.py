@@ -29,6 +29,11 @@ EVENT_REF = named_pattern(r"^refs/\S{1,250}$",
 SHA = named_pattern(r"^([0-9a-f]{40}|[0-9a-f]{64})$",
                     "write the full commit id: 40 (or 64) lowercase hex digits")
 LABEL = named_pattern(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$", "use letters, digits and _ . : / -")
+ENVIRONMENT = named_pattern(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                            "use letters, digits, '_', '.' or '-' (at most 64)")
+#: Audiences of Stockade's own services (the secrets broker is ``stockade:secrets``): the server
+#: mints them itself when a job needs them; a tier can never list one.
+RESERVED_AUDIENCE_PREFIX = "stockade:"
 
 def _cidr(value: object) -> object:
     if not isinstance(value, str):
@@ -93,6 +98,21 @@ class TierSpec(_Strict):
         examples=["{connections: 1024, bytes: 8Gi, idle: 5m, connection_time: 1h}"])
     secret_classes: list[Label] = Field(default_factory=list, examples=["[deploy]"])
     token_audiences: list[Label] = Field(default_factory=list, examples=["[sts.amazonaws.com]"])
+    # A registered secret or canary surviving masking stops the job and holds its log for an
+    # admin to review (docs/identity.md).
+    mask_fail_closed: bool = Field(default=False, examples=["true"])
+
+    @model_validator(mode="after")
+    def _no_reserved_audience(self) -> TierSpec:
+        for index, audience in enumerate(self.token_audiences):
+            if audience.startswith(RESERVED_AUDIENCE_PREFIX):
+                raise PydanticCustomError(
+                    "reserved_audience", "audience {audience} is reserved for Stockade itself",
+                    {"audience": repr(audience), "at": ("token_audiences", index),
+                     "hint": "remove it: the server mints a token for its secrets broker by "
+                             "itself, only for jobs whose steps declare secrets"},
+                )
+        return self
 
 
 class TiersSpec(_Strict):
@@ -114,6 +134,41 @@ class TiersSpec(_Strict):
                              "on a host that serves another"},
                 )
             seen[pool] = name
+        return self
+
+    @model_validator(mode="after")
+    def _untrusted_gets_no_secrets(self) -> TiersSpec:
+        if self.untrusted.secret_classes:
+            raise PydanticCustomError(
+                "untrusted_secrets", "the untrusted tier can never be granted secrets",
+                {"at": ("untrusted", "secret_classes"),
+                 "hint": "write `secret_classes: []` for untrusted: it runs anyone's code "
+                         "(fork pull requests), which must never see a secret"},
+            )
+        return self
+
+
+class SecretGrantSpec(_Strict):
+    """Grants one secret class; every condition given must hold, one left out matches anything."""
+
+    secret_class: Label = Field(alias="class", examples=["deploy"])
+    tiers: list[TierName] = Field(min_length=1, max_length=3, examples=["[release]"])
+    repositories: list[Annotated[str, Field(min_length=1, max_length=256)]] | None = Field(
+        default=None, min_length=1, examples=["[acme/app]"])
+    refs: list[RefGlob] | None = Field(default=None, min_length=1,
+                                       examples=["[refs/heads/main, refs/tags/v*]"])
+    environments: list[Annotated[str, Field(pattern=ENVIRONMENT)]] | None = Field(
+        default=None, min_length=1, examples=["[production]"])
+
+    @model_validator(mode="after")
+    def _never_untrusted(self) -> SecretGrantSpec:
+        if "untrusted" in self.tiers:
+            raise PydanticCustomError(
+                "untrusted_grant", "a secret grant can never name the untrusted tier",
+                {"at": ("tiers", self.tiers.index("untrusted")),
+                 "hint": "grant the class to trusted or release only: untrusted runs anyone's "
+                         "code, which must never see a secret"},
+            )
         return self
 
 
@@ -140,6 +195,9 @@ class PolicySpec(_Strict):
     tiers: TiersSpec = Field(examples=["{untrusted: ..., trusted: ..., release: ...}"])
     rules: list[RuleSpec] = Field(max_length=1000,
                                   examples=["[{name: ..., match: ..., tier: ...}]"])
+    secret_grants: list[SecretGrantSpec] = Field(
+        default_factory=list, max_length=1000,
+        examples=["[{class: deploy, tiers: [release], refs: [refs/tags/v*]}]"])
 
     @model_validator(mode="after")
     def _unique_rule_names(self) -> PolicySpec:

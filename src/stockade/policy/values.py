@@ -51,6 +51,8 @@ class Tier:
     secret_classes: tuple[str, ...]
     token_audiences: tuple[str, ...]
     network: Egress = Egress()
+    # A registered secret or canary surviving masking stops the job and holds its log.
+    mask_fail_closed: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,18 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class SecretGrant:
+    """Grants ``secret_class`` to jobs of ``tiers``; a condition left as None matches anything.
+    The tier's ``secret_classes`` must list the class as well (docs/policy.md)."""
+
+    secret_class: str
+    tiers: tuple[str, ...]
+    repositories: tuple[str, ...] | None = None
+    refs: tuple[str, ...] | None = None
+    environments: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
 class Policy:
     """A validated policy, versioned by ``hash`` = ``sha256:<hex>`` of its exact bytes."""
 
@@ -74,6 +88,7 @@ class Policy:
     tiers: dict[str, Tier]
     rules: list[Rule]
     source: str = ""
+    secret_grants: tuple[SecretGrant, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,3 +104,5 @@ class Decision:
     limits: Limits
     classified_tier: str  # the tier the rules gave, before a pipeline lowered it
     egress: Egress = Egress()
+    # The tier's fail-closed masking, for JobPayload.mask_fail_closed.
+    mask_fail_closed: bool = False
