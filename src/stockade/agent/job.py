@@ -8,14 +8,18 @@ it holds every line. A lost lease is never completed; a drained one is released.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from stockade.agent.checkout import CheckoutError, WorkspaceSources
 from stockade.agent.heartbeat import Heartbeat
+from stockade.agent.identity import JobIdentity
+from stockade.agent.masking import LEAK_LINE, JobMasker
 from stockade.agent.network import JobNetwork, job_egress
 from stockade.agent.protocol import AgentProtocol, LeaseLost, LogsIncomplete
 from stockade.agent.shipper import LogShipper
@@ -43,10 +47,12 @@ class SlotClients:
     control: AgentProtocol  # the job thread: complete, release
     beat: AgentProtocol  # the heartbeat thread
     logs: AgentProtocol  # the shipper thread
+    identity: AgentProtocol | None = None  # tokens and secrets (the proxy's and job's threads)
 
     def close(self) -> None:
-        for client in (self.control, self.beat, self.logs):
-            client.close()
+        for client in (self.control, self.beat, self.logs, self.identity):
+            if client is not None:
+                client.close()
 
 
 @dataclass(frozen=True)
@@ -65,11 +71,12 @@ class LeaseControl:
     release: threading.Event
 
 
-def to_job_spec(lease: Lease) -> JobSpec:
+def to_job_spec(lease: Lease, extra_env: Mapping[str, str] | None = None) -> JobSpec:
     """The sandbox's view of a leased job, with the CI variables every job can rely on."""
     job = lease.job
     env = {
         **job.env,
+        **(extra_env or {}),
         "CI": "true",
         "STOCKADE": "true",
         "STOCKADE_RUN_ID": lease.run_id,
@@ -103,12 +110,28 @@ def to_job_spec(lease: Lease) -> JobSpec:
     )
 
 
+class _FlushingHooks:
+    """The identity's step hooks, releasing lines the masker held once a step is over."""
+
+    def __init__(self, identity: JobIdentity, masker: JobMasker) -> None:
+        self._identity = identity
+        self._masker = masker
+
+    def before_step(self, index: int, step: StepSpec) -> Mapping[str, str]:
+        return self._identity.before_step(index, step)
+
+    def after_step(self, index: int, step: StepSpec) -> None:
+        self._masker.flush()
+        self._identity.after_step(index, step)
+
+
 class _StepTracker:
     """Reports a step as ``running`` when it starts (step 0) or just before its first line."""
 
-    def __init__(self, lease: Lease, shipper: LogShipper) -> None:
+    def __init__(self, lease: Lease, shipper: LogShipper, masker: JobMasker) -> None:
         self._names = [s.name for s in lease.job.steps]
         self._shipper = shipper
+        self._masker = masker
         self._seen: set[int] = set()
 
     def running(self, step: int) -> None:
@@ -119,7 +142,7 @@ class _StepTracker:
 
     def on_output(self, line: OutputLine) -> None:
         self.running(line.step)
-        self._shipper.put(line)
+        self._masker.put(line)
 
 
 def _infra(detail: str, started: float) -> JobResult:
@@ -152,31 +175,48 @@ def run_lease(
     heartbeat = Heartbeat(
         lambda: clients.beat.heartbeat(lease.lease_id), heartbeat_interval_s, control.cancel, log
     ).start()
+    def leaked() -> None:  # fail closed: hold the log, stop the job
+        shipper.hold()
+        control.cancel.set()
+
+    masker = JobMasker(shipper.put, fail_closed=lease.job.mask_fail_closed, on_leak=leaked)
+
+    def say(text: str) -> None:  # the agent's own lines are masked too (a host can carry one)
+        masker.put(OutputLine(step=-1, stream="system", text=text, ts=time.time()))
+
+    identity = JobIdentity(lease, clients.identity or clients.control,
+                           add_secrets=masker.add_secrets, say=say, log=log)
     try:
         checkout_s: list[float] = []
         try:
-            job_network = _job_network(lease, network, shipper)
+            job_network = _job_network(lease, network, say, identity, masker)
             result, alarm = _execute(
                 lease, shipper, sources=sources, executor=executor, control=control, log=log,
-                checkout_s=checkout_s, network=job_network,
+                checkout_s=checkout_s, job=_JobParts(masker, identity, job_network),
             )
         except StockadeError as exc:  # the planned egress does not parse here: never run it
             log.error("egress configuration refused", error=exc.message)
             job_network, alarm = None, None
             result = _infra(f"egress configuration refused: {exc.message}", started)
+        identity.end()
+        if masker.leaked and lease.job.mask_fail_closed:
+            result = dataclasses.replace(result, outcome=Outcome.FAILED,
+                                         detail="stopped: " + LEAK_LINE)
         if job_network is not None and job_network.dropped:
-            shipper.system(f"egress: {job_network.dropped} more connections were not recorded "
-                           f"(the first {len(job_network.events())} were)")
+            say(f"egress: {job_network.dropped} more connections were not recorded "
+                f"(the first {len(job_network.events())} were)")
         # One closing line (no separate checkout line: one request less per job), queued before
         # the step reports so it leaves with the job's last lines.
         sha12 = lease.checkout.sha[:12]
         checkout = f"; checkout of {sha12} {checkout_s[0]:.3f}s" if checkout_s else ""
-        shipper.system(f"job {result.outcome.value} in {result.duration_s:.2f}s{checkout}"
-                       + (f": {result.detail}" if result.detail else ""))
+        say(f"job {result.outcome.value} in {result.duration_s:.2f}s{checkout}"
+            + (f": {result.detail}" if result.detail else ""))
+        masker.flush()
         _report_steps(lease, result, shipper)
         outcome = _finish(lease, result, shipper, clients=clients, heartbeat=heartbeat,
                           control=control, log=log, started=started, network=job_network)
     finally:
+        identity.end()
         heartbeat.stop()
         shipper.close(timeout_s=5.0)
     if alarm is not None:
@@ -184,13 +224,22 @@ def run_lease(
     return outcome
 
 
-def _job_network(lease: Lease, network: NetworkService | None,
-                 shipper: LogShipper) -> JobNetwork | None:
+@dataclass(frozen=True)
+class _JobParts:
+    """What one lease's sandbox is wired to: the masked output, identity, network."""
+
+    masker: JobMasker
+    identity: JobIdentity
+    network: JobNetwork | None
+
+
+def _job_network(lease: Lease, network: NetworkService | None, say: Callable[[str], None],
+                 identity: JobIdentity, masker: JobMasker) -> JobNetwork | None:
     """The job's egress on the agent's proxy; None gives the job no network at all."""
     if network is None or lease.job.egress is None:
         return None
-    config = job_egress(lease, lease.job.egress, network.deny_ranges)
-    return JobNetwork(network.proxy, config, shipper.system)
+    config = job_egress(lease, lease.job.egress, network.deny_ranges, internal=identity.handle)
+    return JobNetwork(network.proxy, config, say, scrub=masker.mask_text)
 
 
 def _finish(
@@ -234,7 +283,7 @@ def _execute(
     control: LeaseControl,
     log: Any,
     checkout_s: list[float],
-    network: JobNetwork | None = None,
+    job: _JobParts,
 ) -> tuple[JobResult, LeftoverAlarm | None]:
     started = time.monotonic()
     sha = lease.checkout.sha
@@ -245,7 +294,7 @@ def _execute(
                 return JobResult(Outcome.CANCELLED, (), time.monotonic() - started,
                                  "cancelled"), None
             return _sandbox(lease, shipper, executor, source, control=control, log=log,
-                            started=started, network=network)
+                            started=started, job=job)
     except CheckoutError as exc:
         log.error("checkout failed", error=exc.message)
         shipper.system(f"checkout of {sha} failed: {exc.message}")
@@ -261,18 +310,20 @@ def _sandbox(
     control: LeaseControl,
     log: Any,
     started: float,
-    network: JobNetwork | None = None,
+    job: _JobParts,
 ) -> tuple[JobResult, LeftoverAlarm | None]:
-    tracker = _StepTracker(lease, shipper)
+    tracker = _StepTracker(lease, shipper, job.masker)
     # The first step starts with the sandbox: saying so now sends the report while the sandbox
     # is being created, instead of in front of the job's first line (which a user waits for).
     tracker.running(0)
     try:
-        spec = to_job_spec(lease)
-        if network is None:  # an executor without network support never sees the argument
-            return executor.run_job(spec, source, tracker.on_output, control.cancel), None
-        return executor.run_job(spec, source, tracker.on_output, control.cancel,
-                                network=network), None
+        spec = to_job_spec(lease, job.identity.env())
+        extra: dict[str, Any] = {}  # an executor without these features never sees them
+        if job.network is not None:
+            extra["network"] = job.network
+        if job.identity.declares_secrets():
+            extra["hooks"] = _FlushingHooks(job.identity, job.masker)
+        return executor.run_job(spec, source, tracker.on_output, control.cancel, **extra), None
     except LeftoverAlarm as exc:
         log.error("sandbox leftover found; this agent stops taking work", error=exc.message)
         return _infra(f"sandbox: {exc.message}", started), exc

@@ -20,7 +20,7 @@ from stockade.egress.addresses import AddressRange, deny_range
 from stockade.egress.allowlist import Allowlist
 from stockade.egress.env import proxy_env
 from stockade.egress.events import log_line
-from stockade.egress.interface import Decision, EgressEvent, JobEgress, Limits
+from stockade.egress.interface import Decision, EgressEvent, InternalHandler, JobEgress, Limits
 from stockade.egress.runner import EgressThread
 
 MAX_EVENTS = 5000  # per job; the server keeps no more (api.agent.CompleteRequest)
@@ -40,8 +40,8 @@ def control_plane_ranges(server_url: str) -> tuple[AddressRange, ...]:
                  for ip in sorted(found))
 
 
-def job_egress(lease: Lease, egress: EgressPayload,
-               deny_ranges: tuple[AddressRange, ...]) -> JobEgress:
+def job_egress(lease: Lease, egress: EgressPayload, deny_ranges: tuple[AddressRange, ...],
+               internal: InternalHandler | None = None) -> JobEgress:
     """The proxy's configuration for one job, from what the server planned for it."""
     return JobEgress(
         job_id=lease.job_id,
@@ -54,14 +54,17 @@ def job_egress(lease: Lease, egress: EgressPayload,
                       max_connection_s=egress.connection_time_s),
         allow_cidrs=tuple(ipaddress.ip_network(c) for c in egress.allow_cidrs),
         deny_ranges=deny_ranges,
+        internal=internal,
     )
 
 
-def event_payload(event: EgressEvent) -> EventPayload:
+def event_payload(event: EgressEvent, scrub: Callable[[str], str] = str) -> EventPayload:
+    """The wire form of an event; ``scrub`` masks its texts (a host name can carry a secret)."""
     return EventPayload(
-        ts=event.started_at, kind=event.kind.value, host=event.host[:512], port=event.port,
-        ip=event.ip, decision=event.decision.value, would_deny=event.would_deny,
-        reason=event.reason.value, detail=event.detail[:1024], rule=event.rule,
+        ts=event.started_at, kind=event.kind.value, host=scrub(event.host)[:512],
+        port=event.port, ip=event.ip, decision=event.decision.value,
+        would_deny=event.would_deny, reason=event.reason.value,
+        detail=scrub(event.detail)[:1024], rule=event.rule,
         bytes_up=event.bytes_up, bytes_down=event.bytes_down,
         duration_s=max(0.0, event.duration_s),
     )
@@ -71,10 +74,11 @@ class JobNetwork:
     """The sandbox's :class:`~stockade.sandbox.interface.NetworkAttachment` for one lease."""
 
     def __init__(self, proxy: EgressThread, config: JobEgress,
-                 on_line: Callable[[str], None]) -> None:
+                 on_line: Callable[[str], None], scrub: Callable[[str], str] = str) -> None:
         self._proxy = proxy
         self._config = config
         self._on_line = on_line
+        self._scrub = scrub
         self._lock = threading.Lock()
         self._events: list[EgressEvent] = []
         self.dropped = 0
@@ -105,4 +109,4 @@ class JobNetwork:
     def events(self) -> list[EventPayload]:
         """The job's events so far, as the completion carries them."""
         with self._lock:
-            return [event_payload(e) for e in self._events]
+            return [event_payload(e, self._scrub) for e in self._events]

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ValidationError
 from stockade.api.agent import (
     CompleteRequest,
     HeartbeatResponse,
+    IdTokenRequest,
+    IdTokenResponse,
     Lease,
     LeaseRequest,
     LogAck,
@@ -23,9 +25,11 @@ from stockade.api.agent import (
     RegisterRequest,
     RegisterResponse,
     ReleaseRequest,
+    SecretsLease,
+    SecretsRequest,
     StepReport,
 )
-from stockade.errors import InfrastructureError, InvalidInput, StockadeError
+from stockade.errors import InfrastructureError, InvalidInput, PolicyDenied, StockadeError
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -151,6 +155,34 @@ class AgentProtocol:
     def release(self, lease_id: str, reason: str) -> None:
         self._expect_empty(self._post(f"/leases/{lease_id}/release", ReleaseRequest(reason=reason)))
 
+    def id_token(self, lease_id: str, request: IdTokenRequest) -> IdTokenResponse:
+        """A job ID token for the lease's job (PolicyDenied when its tier does not allow it)."""
+        response = self._post(f"/leases/{lease_id}/id-token", request)
+        self._raise_denied(response)
+        return self._parse(response, IdTokenResponse, ok=(200, 201))
+
+    def lease_secrets(self, job_token: str, request: SecretsRequest) -> SecretsLease:
+        """The secrets of one step from the broker, authorized by the job's own token."""
+        response = self._post(self._broker("/lease"), request, bearer=job_token)
+        self._raise_denied(response)
+        return self._parse(response, SecretsLease, ok=(200, 201))
+
+    def release_secrets(self, job_token: str, lease_id: str) -> None:
+        """End a secrets lease early (the step is over)."""
+        self._expect_empty(self._post(self._broker(f"/leases/{lease_id}/release"), None,
+                                      bearer=job_token))
+
+    def _broker(self, path: str) -> str:
+        # An absolute URL: the broker lives beside the agents' API, not under it.
+        return self._server_url.rstrip("/") + "/api/v1/secrets" + path
+
+    @staticmethod
+    def _raise_denied(response: httpx.Response) -> None:
+        if response.status_code in (401, 403):
+            code, message = _error_code(response)
+            raise PolicyDenied(message or f"refused ({response.status_code})",
+                               code=code or "policy_denied")
+
     # -- plumbing ----------------------------------------------------------------------------
 
     def _post(
@@ -160,8 +192,10 @@ class AgentProtocol:
         *,
         authenticated: bool = True,
         timeout: httpx.Timeout | None = None,
+        bearer: str | None = None,
     ) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self._credential}"} if authenticated else {}
+        token = bearer if bearer is not None else self._credential
+        headers = {"Authorization": f"Bearer {token}"} if authenticated else {}
         content = body.model_dump_json().encode() if body is not None else b""
         headers["Content-Type"] = "application/json"
         try:
@@ -179,7 +213,7 @@ class AgentProtocol:
         if response.status_code >= 500:
             code, message = _error_code(response)
             raise ServerUnavailable(f"server error {response.status_code} {code}: {message}")
-        if response.status_code == 401 and authenticated:
+        if response.status_code == 401 and authenticated and bearer is None:
             raise CredentialRefused("the server refused this agent's credential")
         if response.status_code == 409:
             code, message = _error_code(response)

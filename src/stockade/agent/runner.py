@@ -171,6 +171,7 @@ class Agent:
             control=poller,
             beat=poller.with_credential(credential),
             logs=poller.with_credential(credential),
+            identity=poller.with_credential(credential),
         )
         slot_dir = self.config.work_dir / f"slot-{index}"
         try:

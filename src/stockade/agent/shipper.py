@@ -68,6 +68,7 @@ class LogShipper:
         self._flushing = False  # the job ended: nothing more to wait for, send what is queued
         self._hold_until = 0.0
         self._lost = False
+        self._hold = False  # every batch from now on asks the server to hold the job's log
         self._requests = 0
         self._resends = 0
         self._thread = threading.Thread(target=self._run, name="log-shipper", daemon=True)
@@ -88,6 +89,12 @@ class LogShipper:
                 self._chunks.append(
                     LogChunk(seq=seq, step=line.step, stream=line.stream, ts=line.ts, text=piece)
                 )
+            self._cond.notify()
+
+    def hold(self) -> None:
+        """Ask the server to hold this job's log for an operator (masking failed)."""
+        with self._cond:
+            self._hold = True
             self._cond.notify()
 
     def system(self, text: str) -> None:
@@ -218,7 +225,7 @@ class LogShipper:
             if batch:
                 self._resends += sum(1 for c in batch if c.seq <= self._sent_max)
                 self._sent_max = max(self._sent_max, batch[-1].seq)
-        ack = self._send_logs(LogBatch(chunks=batch, steps=reports))
+        ack = self._send_logs(LogBatch(chunks=batch, steps=reports, hold=self._hold))
         recorded = bool(reports) and ack.steps_recorded == len(reports)
         with self._cond:
             # The server's acked_seq is the highest *contiguous* seq it holds: anything above it

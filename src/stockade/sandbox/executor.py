@@ -15,12 +15,15 @@ the executor counts an alarm and refuses further jobs until :meth:`Executor.clea
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import os
 import re
 import resource
 import secrets
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -41,6 +44,7 @@ from stockade.sandbox.interface import (
     OutputCallback,
     OutputLine,
     Resources,
+    StepHooks,
     StepResult,
 )
 from stockade.sandbox.netns import JobNetns, create_job_netns, listen_in, namespace_handles
@@ -73,6 +77,34 @@ def _check_workspace_reached(workspace: Path, pid1: int) -> None:
     if inside != workspace.stat().st_dev:
         raise InfrastructureError("the workspace mount did not reach the sandbox",
                                   hint="the work root must be a shared mount point")
+
+
+def _file_identity(rootfs: Path, inside: str) -> tuple[int, int] | None:
+    """(device, inode) of a file of the image, following its links inside the root only."""
+    root = os.path.realpath(rootfs)
+    path = os.path.realpath(os.path.join(root, inside))
+    if not path.startswith(root + os.sep):
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _is_reaper_sleep(pid: int, pid1: int | None, sleep: tuple[int, int] | None) -> bool:
+    # The shell reaper (stockade.sandbox.init) waits on a `sleep` child of its own. It is known
+    # by its parent and by the file it runs (the image's /bin/sleep, which a job cannot change),
+    # never by its name, which a job could fake.
+    if pid1 is None or sleep is None:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        ppid = int(stat[stat.rfind(")") + 2 :].split()[1])
+        exe = os.stat(f"/proc/{pid}/exe")
+    except (OSError, ValueError, IndexError):
+        return False
+    return ppid == pid1 and (exe.st_dev, exe.st_ino) == sleep
 
 
 def _release(backend: Backend, work_root: Path, own_bind: list[bool]) -> None:
@@ -134,8 +166,9 @@ class Executor:
 
     # -- jobs -----------------------------------------------------------------------------
     def run_job(self, job: JobSpec, workspace_source: Path | None, on_output: OutputCallback,
-                cancel: threading.Event | None = None,
-                network: NetworkAttachment | None = None) -> JobResult:
+                cancel: threading.Event | None = None, *,
+                network: NetworkAttachment | None = None,
+                hooks: StepHooks | None = None) -> JobResult:
         """Run ``job`` in a fresh sandbox and return its result; see the module docstring."""
         with self._lock:
             if self._alarm:
@@ -197,7 +230,16 @@ class Executor:
                                 cancel=cancel)
             outcome, detail = Outcome.SUCCESS, ""
             for index, step in enumerate(job.steps):
-                result, why = runner.run(index, step, job_env, deadline)
+                private = dict(hooks.before_step(index, step)) if hooks is not None else {}
+                if private:
+                    self._stop_strays(cgroup, pid1, rootfs)  # nothing else may read them
+                try:
+                    result, why = runner.run(index, step, {**job_env, **private}, deadline)
+                finally:
+                    if private:
+                        self._stop_strays(cgroup, pid1, rootfs)
+                    if hooks is not None:
+                        hooks.after_step(index, step)
                 steps.append(result)
                 if result.outcome is Outcome.SUCCESS:
                     continue
@@ -267,6 +309,24 @@ class Executor:
             if not leftovers or time.monotonic() > settle_until:
                 return leftovers
             time.sleep(0.01)
+
+    @staticmethod
+    def _stop_strays(cgroup: SandboxCgroup, pid1: int | None, rootfs: Path) -> None:
+        """SIGKILL every process of the sandbox but its pid 1 (the reaper) and the reaper's
+        own ``sleep``, and wait until they are gone."""
+        reaper_sleep = _file_identity(rootfs, "bin/sleep")
+        deadline = time.monotonic() + _TEARDOWN_SETTLE_S
+        while time.monotonic() < deadline:
+            strays = [pid for pid in cgroup.pids()
+                      if pid != pid1 and not _is_reaper_sleep(pid, pid1, reaper_sleep)]
+            if not strays:
+                return
+            for pid in strays:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.002)
+        raise InfrastructureError("processes of an earlier step would not die",
+                                  hint="a step with secrets runs alone in its sandbox")
 
     def _raise_alarm(self, job_id: str, leftovers: list[str]) -> None:
         with self._lock:

@@ -115,6 +115,19 @@ class NetworkAttachment(Protocol):
     def detach(self) -> None: ...
 
 
+class StepHooks(Protocol):
+    """Called around each step, on the job's thread.
+
+    ``before_step`` returns variables for that step's environment only (a secret leased just
+    for it); when it returns any, every other process of the job is stopped before the step
+    starts and again after it ends, so nothing else in the sandbox can read them from /proc.
+    """
+
+    def before_step(self, index: int, step: StepSpec) -> Mapping[str, str]: ...
+
+    def after_step(self, index: int, step: StepSpec) -> None: ...
+
+
 class JobExecutor(Protocol):
     """What the agent calls. ``cancel`` set from another thread stops the job as CANCELLED.
 
@@ -128,5 +141,7 @@ class JobExecutor(Protocol):
         workspace_source: Path | None,
         on_output: OutputCallback,
         cancel: threading.Event | None = None,
+        *,
         network: NetworkAttachment | None = None,
+        hooks: StepHooks | None = None,
     ) -> JobResult: ...

@@ -204,7 +204,7 @@ class ScriptedExecutor:
 
     def run_job(
         self, job: JobSpec, workspace_source: Path | None, on_output: OutputCallback,
-        cancel: threading.Event | None = None, network: Any = None,
+        cancel: threading.Event | None = None, *, network: Any = None, hooks: Any = None,
     ) -> JobResult:
         self.specs.append(job)
         self.networks.append(network)
