@@ -32,9 +32,11 @@ class JobMasker:
         self._fail_closed = fail_closed
         self._on_leak = on_leak
         self._lock = threading.Lock()
+        # The canary joins the secrets with the first of them: a job without secrets pays for
+        # no pattern database (the known token shapes are masked all the same).
         self.canary = "stockade-canary-" + random.token_urlsafe(18)
         self._secrets: list[str] = [self.canary]
-        self._masker = Masker([self.canary])
+        self._masker = Masker()
         self._detector = LeakDetector([], canaries=[self.canary])
         self._pending: deque[OutputLine] = deque()
         self.leaked = False
@@ -45,8 +47,9 @@ class JobMasker:
         if not fresh:
             return
         with self._lock:
+            first = len(self._secrets) == 1
             self._secrets += fresh
-            self._masker.add(*fresh)
+            self._masker.add(*([self.canary] if first else []), *fresh)
             self._detector = LeakDetector(self._secrets[1:], canaries=[self.canary])
 
     def put(self, line: OutputLine) -> None:
