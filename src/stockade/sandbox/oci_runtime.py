@@ -24,6 +24,7 @@ from stockade.sandbox.backend import StepLaunch, Verdict
 from stockade.sandbox.cgroups import CgroupMode, detect_mode, missing_controllers
 from stockade.sandbox.hostns import PrivateMountNamespace
 from stockade.sandbox.oci import oci_config, process_config
+from stockade.sandbox.proc import run_bounded
 from stockade.sandbox.spec import SandboxSpec
 
 _STATE_ROOTS = {"crun": Path("/run/crun"), "runc": Path("/run/runc"), "runsc": Path("/run/runsc")}
@@ -160,20 +161,19 @@ class OciRuntimeBackend:
         log = bundle / "runtime.err"
         # The container's pid 1 inherits these descriptors: never a pipe we would wait on.
         with open(os.devnull, "rb") as devnull, open(log, "wb") as err:
-            proc = subprocess.run(
+            returncode = run_bounded(
                 self._cmd("run", "--detach", "--pid-file", str(bundle / "pid"),
                           "--bundle", str(bundle), spec.sandbox_id, create=True),
                 stdin=devnull, stdout=devnull, stderr=err, timeout=_RUNTIME_TIMEOUT_S,
-                check=False,
             )
-        if proc.returncode == 0:
+        if returncode == 0:
             self._wait_for_init_exec(spec, bundle)
             return
-        if proc.returncode != 0:
+        if returncode != 0:
             detail = log.read_text(errors="replace").strip().splitlines()
             raise InfrastructureError(
                 f"{self.name} could not create sandbox {spec.sandbox_id}: "
-                f"{detail[-1] if detail else f'exit {proc.returncode}'}",
+                f"{detail[-1] if detail else f'exit {returncode}'}",
                 hint="run `stockade doctor`; the image root filesystem must have /workspace",
             )
 
@@ -268,10 +268,10 @@ class OciRuntimeBackend:
         if pid is not None:
             _kill_and_wait(pid)
         for args in (["delete", spec.sandbox_id], ["delete", "--force", spec.sandbox_id]):
-            done = subprocess.run(self._cmd(*args), stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  timeout=_RUNTIME_TIMEOUT_S, check=False)
-            if done.returncode == 0:
+            code = run_bounded(self._cmd(*args), stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               timeout=_RUNTIME_TIMEOUT_S)
+            if code == 0:
                 return
 
     def state_paths(self, spec: SandboxSpec) -> list[Path]:
