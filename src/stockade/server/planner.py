@@ -82,6 +82,7 @@ def _payload(name: str, job: Job, decision: Decision) -> tuple[str, float]:
         egress=egress_payload(name, job, decision),
         id_token=job.id_token,
         environment=job.environment,
+        mask_fail_closed=decision.mask_fail_closed,
     )
     return payload.model_dump_json(), limits.timeout
 
