@@ -20,13 +20,25 @@ Server and scheduler settings are explained in docs/server.md.
 | max_body_bytes     | STOCKADE_MAX_BODY_BYTES    | 10485760 (largest request body)       |
 | registration_token_ttl_s | STOCKADE_REGISTRATION_TOKEN_TTL_S | 600         |
 | reaper_interval_s  | STOCKADE_REAPER_INTERVAL_S | 1.0 (lease/timeout check period)      |
+| issuer_url         | STOCKADE_ISSUER_URL        | server_url if set, else the listen URL |
+| id_token_alg       | STOCKADE_ID_TOKEN_ALG      | ES256 (or RS256)                      |
+| id_token_lifetime_s | STOCKADE_ID_TOKEN_LIFETIME_S | 300 (capped at 600)                |
+| signing_key_rotation_s | STOCKADE_SIGNING_KEY_ROTATION_S | 604800 (7 days)              |
+| master_key         | STOCKADE_MASTER_KEY        | (none: base64 of 32 bytes; else file) |
+| master_key_file    | STOCKADE_MASTER_KEY_FILE   | $STOCKADE_HOME/master.key (made 0600) |
+
+``issuer_url`` is exactly the ``iss`` of job tokens: when unset, ``server_url`` if it was
+configured, else ``http://LISTEN_HOST:LISTEN_PORT``.
+
+Identity and secrets settings are explained in docs/identity.md. The master key never lives in
+the database: back up its file (or the variable) apart from the database backups.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +65,12 @@ class Settings:
     max_body_bytes: int = 10 * 1024 * 1024
     registration_token_ttl_s: float = 600.0
     reaper_interval_s: float = 1.0
+    issuer_url: str = ""
+    id_token_alg: str = "ES256"  # noqa: S105 (an algorithm name)
+    id_token_lifetime_s: float = 300.0
+    signing_key_rotation_s: float = 7 * 24 * 3600.0
+    master_key: str = field(default="", repr=False)  # never printed
+    master_key_file: str = ""
 
     @property
     def images_dir(self) -> Path:
@@ -66,6 +84,26 @@ class Settings:
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'stockade.db'}"
+
+    @property
+    def effective_issuer_url(self) -> str:
+        """The OIDC issuer, exactly the ``iss`` of job tokens: the setting, else server_url when
+        it was configured, else the address the server listens on."""
+        if self.issuer_url:
+            return self.issuer_url.rstrip("/")
+        if self.server_url != Settings.server_url or self.listen_host in ("0.0.0.0", "::"):
+            return self.server_url.rstrip("/")
+        host = f"[{self.listen_host}]" if ":" in self.listen_host else self.listen_host
+        return f"http://{host}:{self.listen_port}"
+
+    @property
+    def effective_master_key_file(self) -> Path:
+        return Path(self.master_key_file) if self.master_key_file else self.home / "master.key"
+
+    @property
+    def effective_id_token_lifetime_s(self) -> float:
+        """The token lifetime: the setting, never more than ten minutes."""
+        return max(1.0, min(self.id_token_lifetime_s, 600.0))
 
 
 _ENV = {
@@ -84,6 +122,12 @@ _ENV = {
     "max_body_bytes": "STOCKADE_MAX_BODY_BYTES",
     "registration_token_ttl_s": "STOCKADE_REGISTRATION_TOKEN_TTL_S",
     "reaper_interval_s": "STOCKADE_REAPER_INTERVAL_S",
+    "issuer_url": "STOCKADE_ISSUER_URL",
+    "id_token_alg": "STOCKADE_ID_TOKEN_ALG",
+    "id_token_lifetime_s": "STOCKADE_ID_TOKEN_LIFETIME_S",
+    "signing_key_rotation_s": "STOCKADE_SIGNING_KEY_ROTATION_S",
+    "master_key": "STOCKADE_MASTER_KEY",
+    "master_key_file": "STOCKADE_MASTER_KEY_FILE",
 }
 
 

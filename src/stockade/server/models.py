@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from stockade.identity.revocation import Revocation
 from stockade.store.records import EgressEventRecord, JobRecord, LogLineRecord, RunRecord
+from stockade.store.secrets import SecretInfo
 
 
 class _Strict(BaseModel):
@@ -58,6 +60,7 @@ class JobOut(BaseModel):
     started_at: float | None
     finished_at: float | None
     steps: list[StepOut]
+    log_held: bool = False  # fail-closed masking: only admins may read the log until released
 
     @classmethod
     def of(cls, job: JobRecord) -> JobOut:
@@ -77,6 +80,7 @@ class JobOut(BaseModel):
             started_at=job.started_at,
             finished_at=job.finished_at,
             steps=[StepOut(**s.__dict__) for s in job.steps],
+            log_held=job.log_held,
         )
 
 
@@ -221,3 +225,62 @@ class EgressSuggestion(BaseModel):
     run_id: str
     allow: list[str]  # the allowlist entries that would have let the run's traffic pass
     refused: list[str]  # host:port refused by address rules: no allowlist entry can fix them
+
+
+# Identity and secrets (docs/identity.md).
+
+# A secret's name is the step's environment variable of that name.
+SECRET_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"  # noqa: S105 (a pattern)
+SECRET_CLASS = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$"  # noqa: S105
+
+
+class RevocationCreate(_Strict):
+    kind: str = Field(pattern=r"^(jti|job|run|agent|window)$")
+    value: str | None = Field(default=None, min_length=1, max_length=256)
+    issued_after: float | None = None
+    issued_before: float | None = None
+    reason: str = Field(default="", max_length=1024)
+
+
+class RevocationOut(BaseModel):
+    id: str
+    kind: str
+    value: str | None
+    issued_after: float | None
+    issued_before: float | None
+    reason: str
+    created_at: float
+
+    @classmethod
+    def of(cls, rev: Revocation) -> RevocationOut:
+        return cls(id=rev.id, kind=rev.kind, value=rev.value, issued_after=rev.issued_after,
+                   issued_before=rev.issued_before, reason=rev.reason, created_at=rev.created_at)
+
+
+class RevocationList(BaseModel):
+    issuer: str
+    revocations: list[RevocationOut]
+
+
+class SecretPut(_Strict):
+    value: str = Field(min_length=1, max_length=65536)
+    secret_class: str = Field(default="default", alias="class", pattern=SECRET_CLASS)
+
+
+class SecretOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    name: str
+    secret_class: str = Field(serialization_alias="class")
+    created_at: float
+    updated_at: float
+    last_used_at: float | None
+
+    @classmethod
+    def of(cls, info: SecretInfo) -> SecretOut:
+        return cls(name=info.name, secret_class=info.secret_class, created_at=info.created_at,
+                   updated_at=info.updated_at, last_used_at=info.last_used_at)
+
+
+class SecretList(BaseModel):
+    secrets: list[SecretOut]

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from stockade.store.database import Database
 from stockade.store.dispatch import active_lease, mark_running, record_step
+from stockade.store.holds import hold_log
 from stockade.store.ids import JobId
 from stockade.store.records import Effects, LogLineRecord
 from stockade.store.schema import jobs, log_lines
@@ -42,10 +43,14 @@ def append_logs(
     chunks: Sequence[Chunk],
     *,
     reports: Sequence[Step] = (),
+    hold: bool = False,
 ) -> tuple[int, int, Effects]:
     """Store the chunks of a live lease, ignoring seqs already stored (a resend never duplicates),
     then record ``reports`` in the same transaction if every chunk up to the batch's last is
     stored (a step is never reported ahead of its own output).
+
+    With ``hold`` (the agent found a secret surviving masking) the job's log is held for an
+    admin, in the same transaction as the chunks that carry the leak.
 
     Returns the highest contiguous seq stored for this attempt (-1 when none) and how many
     reports were recorded (all or none).
@@ -54,6 +59,9 @@ def append_logs(
     with db.write() as conn:
         row = active_lease(conn, lease_id, agent_id, pool)
         mark_running(conn, row, effects)
+        if hold and hold_log(conn, row, agent_id):
+            effects.jobs.add(row.id)
+            effects.runs.add(row.run_id)
         wanted = {c.seq: c for c in chunks}  # a seq repeated within one batch counts once
         if wanted:
             present = set(

@@ -41,6 +41,7 @@ class JobRecord:
     started_at: float | None
     finished_at: float | None
     steps: tuple[StepRecord, ...] = ()
+    log_held: bool = False  # fail-closed masking held the log for an admin
 
 
 @dataclass(frozen=True)

@@ -142,6 +142,7 @@ def job_record(row: Any, step_rows: list[Any] | None = None) -> JobRecord:
             StepRecord(s.idx, s.name, s.status, s.exit_code, s.duration_s)
             for s in (step_rows or [])
         ),
+        log_held=bool(getattr(row, "log_held", False)),
     )
 
 

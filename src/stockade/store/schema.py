@@ -79,6 +79,8 @@ jobs = sa.Table(
     sa.Column("leased_at", sa.Double(), nullable=True),
     sa.Column("started_at", sa.Double(), nullable=True),
     sa.Column("finished_at", sa.Double(), nullable=True),
+    # A secret or canary survived masking (fail-closed tier): only admins may read the log.
+    sa.Column("log_held", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("run_id", "name"),
 )
 # The dispatch query: queued jobs of one pool, by priority then age.
@@ -183,3 +185,114 @@ egress_events = sa.Table(
 )
 sa.Index("ix_egress_events_run_id", egress_events.c.run_id)
 sa.Index("ix_egress_events_job_id_attempt", egress_events.c.job_id, egress_events.c.attempt)
+
+# The OIDC issuer's signing keys, the private half encrypted under the master key (AES-GCM, the
+# associated data binding kid and alg). Retired keys stay until their last token expired.
+signing_keys = sa.Table(
+    "signing_keys",
+    metadata,
+    sa.Column("kid", sa.String(64), primary_key=True),
+    sa.Column("alg", sa.String(16), nullable=False),
+    sa.Column("public_jwk", sa.Text(), nullable=False),  # JSON
+    sa.Column("nonce", sa.LargeBinary(), nullable=False),
+    sa.Column("ciphertext", sa.LargeBinary(), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("retired_at", sa.Double(), nullable=True),
+)
+
+# Every job ID token issued or refused (never the token itself).
+id_token_events = sa.Table(
+    "id_token_events",
+    metadata,
+    sa.Column("cursor", CURSOR, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.Double(), nullable=False),
+    sa.Column("job_id", ID, nullable=False),
+    sa.Column("attempt", sa.Integer(), nullable=False),
+    sa.Column("run_id", ID, nullable=False),
+    sa.Column("agent_id", ID, nullable=False),
+    sa.Column("audience", sa.String(256), nullable=False),
+    sa.Column("decision", sa.String(16), nullable=False),  # issued | refused
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("policy_hash", sa.String(128), nullable=False),
+    sa.Column("jti", sa.String(64), nullable=True),
+    sa.Column("kid", sa.String(64), nullable=True),
+    sa.Column("expires_at", sa.Double(), nullable=True),
+)
+sa.Index("ix_id_token_events_job_id", id_token_events.c.job_id)
+sa.Index("ix_id_token_events_run_id", id_token_events.c.run_id)
+
+# Token revocations, published for relying parties at /.well-known/stockade-revocations.json.
+revocations = sa.Table(
+    "revocations",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # jti | job | run | agent | window
+    sa.Column("value", sa.String(256), nullable=True),
+    sa.Column("issued_after", sa.Double(), nullable=True),
+    sa.Column("issued_before", sa.Double(), nullable=True),
+    sa.Column("reason", sa.Text(), nullable=False, server_default=""),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+)
+
+# The secrets broker's store: values encrypted under the master key (AES-GCM, a fresh nonce per
+# write, the associated data binding name and class).
+secrets = sa.Table(
+    "secrets",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("class", sa.String(128), nullable=False),
+    sa.Column("nonce", sa.LargeBinary(), nullable=False),
+    sa.Column("ciphertext", sa.LargeBinary(), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("updated_at", sa.Double(), nullable=False),
+    sa.Column("last_used_at", sa.Double(), nullable=True),
+)
+
+# One lease per step's fetch: what was asked and granted, until when.
+secret_leases = sa.Table(
+    "secret_leases",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("job_id", ID, sa.ForeignKey("jobs.id"), nullable=False),
+    sa.Column("attempt", sa.Integer(), nullable=False),
+    sa.Column("run_id", ID, nullable=False),
+    sa.Column("step", sa.Integer(), nullable=False),
+    sa.Column("names", sa.Text(), nullable=False),  # JSON list: asked for
+    sa.Column("granted", sa.Text(), nullable=False),  # JSON list: handed out
+    sa.Column("jti", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("expires_at", sa.Double(), nullable=False),
+    sa.Column("released_at", sa.Double(), nullable=True),
+)
+sa.Index("ix_secret_leases_job_id_attempt", secret_leases.c.job_id, secret_leases.c.attempt)
+
+# Every secret granted or refused, by name (never the value).
+secret_events = sa.Table(
+    "secret_events",
+    metadata,
+    sa.Column("cursor", CURSOR, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.Double(), nullable=False),
+    sa.Column("job_id", ID, nullable=False),
+    sa.Column("attempt", sa.Integer(), nullable=False),
+    sa.Column("run_id", ID, nullable=False),
+    sa.Column("step", sa.Integer(), nullable=False),
+    sa.Column("lease_id", ID, nullable=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("class", sa.String(128), nullable=True),
+    sa.Column("decision", sa.String(16), nullable=False),  # granted | refused
+    sa.Column("reason", sa.Text(), nullable=False),
+)
+sa.Index("ix_secret_events_job_id", secret_events.c.job_id)
+
+# Holds and releases of job logs (fail-closed masking), who and when.
+log_hold_events = sa.Table(
+    "log_hold_events",
+    metadata,
+    sa.Column("cursor", CURSOR, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.Double(), nullable=False),
+    sa.Column("job_id", ID, sa.ForeignKey("jobs.id"), nullable=False),
+    sa.Column("attempt", sa.Integer(), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),  # hold | release
+    sa.Column("actor", sa.String(128), nullable=False),  # the agent id, or the admin's name
+)

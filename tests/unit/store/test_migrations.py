@@ -30,7 +30,7 @@ def test_opening_twice_is_harmless(tmp_path: Path) -> None:
     open_database(url).dispose()
     db = open_database(url)
     with db.read() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0002"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0003"
 
 
 def test_the_database_file_is_private(tmp_path: Path) -> None:

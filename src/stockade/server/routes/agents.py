@@ -12,10 +12,13 @@ import structlog
 from fastapi import APIRouter, Depends, Request, Response
 
 from stockade.api.agent import (
+    SECRETS_AUDIENCE,
     Checkout,
     CompleteRequest,
     EgressEvent,
     HeartbeatResponse,
+    IdTokenRequest,
+    IdTokenResponse,
     JobPayload,
     Lease,
     LeaseRequest,
@@ -26,6 +29,10 @@ from stockade.api.agent import (
     ReleaseRequest,
     StepReport,
 )
+from stockade.errors import PolicyDenied
+from stockade.identity import JobIdentity, build_claims, mint
+from stockade.identity.audience import audience_refusal
+from stockade.identity.revocation import describe, revoked_by
 from stockade.server.auth import admin, require_agent, viewer
 from stockade.server.models import (
     AgentList,
@@ -34,11 +41,17 @@ from stockade.server.models import (
     RegistrationTokenOut,
 )
 from stockade.server.notify import wait
-from stockade.server.state import ServerState, get_state
+from stockade.server.state import JobMasker, ServerState, get_state
+from stockade.server.submit import repository_name
 from stockade.store import credentials, dispatch
+from stockade.store.broker import granted_for_lease, values_of
 from stockade.store.credentials import AgentPrincipal, Principal
+from stockade.store.ids import new_id
+from stockade.store.idtokens import TokenJob, record_token_event, token_job
+from stockade.store.keys import signing_key
 from stockade.store.logs import Chunk, Step, append_logs
 from stockade.store.records import EgressEventRecord
+from stockade.store.revocations import list_revocations
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
 log = structlog.get_logger("stockade.server")
@@ -163,14 +176,39 @@ async def logs(
     agent: AgentPrincipal = Depends(require_agent),
 ) -> LogAck:
     """Store log chunks, then the step reports placed after them; a chunk already stored is
-    ignored and a report is an upsert, so resends never duplicate."""
-    chunks = [Chunk(c.seq, c.step, c.stream, c.ts, c.text) for c in body.chunks]
+    ignored and a report is an upsert, so resends never duplicate. Every chunk is masked again
+    here with the values granted to the job attempt (the agent masked it first); ``hold``
+    holds the job's log for an admin."""
+    texts = [c.text for c in body.chunks]
+    if any(texts):
+        masker = await _masker(state, lease_id)
+        texts = await state.call(masker.mask, texts)
+    chunks = [Chunk(c.seq, c.step, c.stream, c.ts, t) for c, t in zip(body.chunks, texts,
+                                                                       strict=True)]
     reports = [Step(r.index, r.name, r.status, r.exit_code, r.duration_s) for r in body.steps]
     acked, recorded, effects = await state.call(
-        append_logs, state.db, lease_id, agent.agent_id, agent.pool, chunks, reports=reports
+        append_logs, state.db, lease_id, agent.agent_id, agent.pool, chunks, reports=reports,
+        hold=body.hold,
     )
+    if body.hold:
+        log.warning("job_log_held", lease_id=lease_id, agent_id=agent.agent_id,
+                    job_ids=sorted(effects.jobs))
     state.notifier.publish(effects)
     return LogAck(acked_seq=acked, steps_recorded=recorded)
+
+
+async def _masker(state: ServerState, lease_id: str) -> JobMasker:
+    """The job attempt's masker, holding every value granted to it so far (also by another
+    server process on the same database)."""
+    found = await state.call(granted_for_lease, state.db, lease_id)
+    if found is None:
+        return JobMasker()  # the lease is over; storing will refuse, masking costs nothing
+    job_id, attempt, names = found
+    masker = state.maskers.get(job_id, attempt)
+    missing = sorted(names - masker.names)
+    if missing:
+        masker.add(await state.call(values_of, state.db, state.master, missing))
+    return masker
 
 
 @router.post("/leases/{lease_id}/steps", status_code=204)
@@ -244,3 +282,65 @@ async def release(
     )
     log.info("job_released", lease_id=lease_id, agent_id=agent.agent_id)
     return Response(status_code=204)
+
+
+@router.post("/leases/{lease_id}/id-token", response_model=IdTokenResponse)
+async def id_token(
+    lease_id: str,
+    body: IdTokenRequest,
+    state: ServerState = Depends(get_state),
+    agent: AgentPrincipal = Depends(require_agent),
+) -> IdTokenResponse:
+    """A job ID token for one audience, if the job and its tier allow it (every issuance and
+    refusal is audited; 409 lease_lost when the lease is not live and the caller's)."""
+    job = await state.call(token_job, state.db, lease_id, agent.agent_id, agent.pool)
+    payload = JobPayload.model_validate_json(job.payload)
+    policy = state.policy  # recorded by hash with the decision
+    tier = policy.tiers.get(job.tier)
+    refusal = audience_refusal(
+        body.audience,
+        secrets_audience=SECRETS_AUDIENCE,
+        declared_id_token=payload.id_token,
+        has_secret_steps=any(step.secrets for step in payload.steps),
+        tier=job.tier,
+        tier_audiences=None if tier is None else tier.token_audiences,
+    )
+    reason, hint = (refusal.reason, refusal.hint) if refusal else ("", "")
+    if refusal is None:
+        facts = {"job_id": job.job_id, "run_id": job.run_id, "runner_id": job.agent_id}
+        rev = revoked_by(await state.call(list_revocations, state.db), facts)
+        if rev is not None:
+            reason, hint = f"revoked ({describe(rev)})", "an admin revoked this job's tokens"
+    if reason:
+        await state.call(record_token_event, state.db, job, audience=body.audience,
+                         decision="refused", reason=reason, policy_hash=policy.hash)
+        log.info("id_token_refused", job_id=job.job_id, run_id=job.run_id,
+                 agent_id=agent.agent_id, audience=body.audience, reason=reason)
+        raise PolicyDenied(f"no token for audience {body.audience}: {reason}", hint=hint)
+    token, expires, jti, kid = await state.call(_mint, state, job, payload, body)
+    await state.call(record_token_event, state.db, job, audience=body.audience,
+                     decision="issued", reason="allowed", policy_hash=policy.hash, jti=jti,
+                     kid=kid, expires_at=expires)
+    log.info("id_token_issued", job_id=job.job_id, run_id=job.run_id, agent_id=agent.agent_id,
+             audience=body.audience, jti=jti, kid=kid)
+    return IdTokenResponse(token=token, expires_at=expires)
+
+
+def _mint(
+    state: ServerState, job: TokenJob, payload: JobPayload, body: IdTokenRequest
+) -> tuple[str, float, str, str]:
+    """Sign the job's claims with the current key: (token, expiry, jti, kid)."""
+    key = signing_key(state.db, state.master)
+    if key is None:
+        raise PolicyDenied("the issuer has no signing key yet", hint="restart the server")
+    identity = JobIdentity(
+        repository=repository_name(job.repository), ref=job.ref, sha=job.sha,
+        event_name=job.event, run_id=job.run_id, run_attempt=job.attempt, job=job.name,
+        job_id=job.job_id, tier=job.tier, pool=job.pool, runner_id=job.agent_id,
+        image_digest=body.image_digest, environment=payload.environment,
+    )
+    jti = new_id("jti")
+    claims = build_claims(identity, issuer=state.settings.effective_issuer_url,
+                          audience=body.audience, now=time.time(),
+                          lifetime_s=state.settings.effective_id_token_lifetime_s, jti=jti)
+    return mint(key, claims), float(claims["exp"]), jti, key.kid
