@@ -34,7 +34,6 @@ import os
 import socket
 import struct
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from stockade.errors import InfrastructureError
@@ -100,51 +99,47 @@ def _listen(port: int) -> socket.socket:
     return listener
 
 
-def _enter(pid: int, port: int, out: list[JobNetns | BaseException]) -> None:
-    try:
-        fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            inode = os.readlink(f"/proc/{pid}/ns/net")
-            _check(_libc.setns(fd, _CLONE_NEWNET))  # this thread only; it ends right after
-            _loopback_up()
-            listener = _listen(port)
-        except BaseException:
-            os.close(fd)
-            raise
-        out.append(JobNetns(fd=fd, listener=listener, port=port, inode=inode))
-    except BaseException as exc:
-        out.append(exc)
-
-
-def _build(port: int, out: list[JobNetns | BaseException]) -> None:
-    try:
+def _open_here(pid: int | None, port: int) -> JobNetns:
+    """In the calling (short-lived) thread: move into the namespace of ``pid``, or a new one
+    for None, bring ``lo`` up and open the listener there."""
+    if pid is None:
         _check(_libc.unshare(_CLONE_NEWNET))  # this thread only; it ends right after
-        fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            inode = os.readlink("/proc/thread-self/ns/net")
-            _loopback_up()
-            listener = _listen(port)
-        except BaseException:
-            os.close(fd)
-            raise
-        out.append(JobNetns(fd=fd, listener=listener, port=port, inode=inode))
-    except BaseException as exc:
-        out.append(exc)
+        path = "/proc/thread-self/ns/net"
+    else:
+        path = f"/proc/{pid}/ns/net"
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        inode = os.readlink(path)
+        if pid is not None:
+            _check(_libc.setns(fd, _CLONE_NEWNET))  # this thread only; it ends right after
+        _loopback_up()
+        listener = _listen(port)
+    except BaseException:
+        os.close(fd)
+        raise
+    return JobNetns(fd=fd, listener=listener, port=port, inode=inode)
 
 
 def create_job_netns(port: int = PROXY_PORT) -> JobNetns:
     """A fresh loopback-only network namespace with a listener on ``127.0.0.1:port`` (root)."""
-    return _in_thread(_build, port)
+    return _in_thread(None, port)
 
 
 def listen_in(pid: int, port: int = PROXY_PORT) -> JobNetns:
     """A listener on ``127.0.0.1:port`` in the network namespace of host process ``pid``."""
-    return _in_thread(_enter, pid, port)
+    return _in_thread(pid, port)
 
 
-def _in_thread(target: Callable[..., None], *args: int) -> JobNetns:
+def _in_thread(pid: int | None, port: int) -> JobNetns:
     out: list[JobNetns | BaseException] = []
-    worker = threading.Thread(target=target, args=(*args, out), name="stockade-netns")
+
+    def work() -> None:
+        try:
+            out.append(_open_here(pid, port))
+        except BaseException as exc:
+            out.append(exc)
+
+    worker = threading.Thread(target=work, name="stockade-netns")
     worker.start()
     worker.join()
     result = out[0] if out else InfrastructureError("network namespace helper vanished")
