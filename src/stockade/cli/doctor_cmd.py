@@ -34,6 +34,8 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print the report 
                       f"(max {report.max_user_namespaces})")
         console.print(f"seccomp:          kernel {ok if report.seccomp_kernel else bad}, "
                       f"{report.seccomp_library}")
+        net = ok if report.job_network == "usable" else f"[red]{report.job_network}[/]"
+        console.print(f"job network:      {net} (per job: loopback and a proxy listener)")
         console.print("backends:")
         for v in report.backends:
             mark = "[green]usable[/]" if v.usable else "[red]unavailable[/]"

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from stockade.errors import StockadeError
 from stockade.sandbox.backend import Verdict
 from stockade.sandbox.backends import verdicts
 from stockade.sandbox.cgroups import detect_mode, missing_controllers
+from stockade.sandbox.netns import create_job_netns
 from stockade.sandbox.oci_runtime import userns_available
 
 
@@ -21,6 +23,7 @@ class HostReport:
     max_user_namespaces: int
     seccomp_kernel: bool
     seccomp_library: str
+    job_network: str  # "usable", or why a job's loopback-plus-listener namespace cannot be made
     backends: tuple[Verdict, ...]
 
     def usable(self, backend: str) -> bool:
@@ -43,6 +46,16 @@ def _seccomp_library() -> str:
         return f"unavailable: {exc}"
 
 
+def _job_network() -> str:
+    # Make one job network namespace, as the executor does for every job, and drop it.
+    try:
+        netns = create_job_netns(port=0)
+    except StockadeError as exc:
+        return f"unavailable: {exc.message}"
+    netns.close()
+    return "usable"
+
+
 def host_report() -> HostReport:
     """Probe this host (reads /proc and /sys, runs each runtime's ``--version``)."""
     mode = detect_mode()
@@ -57,5 +70,6 @@ def host_report() -> HostReport:
         max_user_namespaces=max_ns,
         seccomp_kernel=_seccomp_kernel(),
         seccomp_library=_seccomp_library(),
+        job_network=_job_network(),
         backends=tuple(verdicts()),
     )
