@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,8 @@ from stockade.config import load_settings
 from stockade.errors import InvalidInput
 
 console = Console()
-token_app = typer.Typer(no_args_is_help=True, help="API tokens and agent registration tokens.")
+token_app = typer.Typer(no_args_is_help=True,
+                        help="API tokens, agent registration tokens, job token revocation.")
 
 _SERVER = typer.Option("", "--server", help="Server URL [default: STOCKADE_SERVER_URL].")
 
@@ -180,6 +182,55 @@ def token_registration(
     with _api(server) as api:
         made = api.post("/agents/registration-tokens", {"pool": pool, "ttl_s": ttl})
     print(made["token"])
+
+
+def _epoch(text: str, flag: str) -> float | None:
+    """Epoch seconds from ``text``: a number, or an ISO 8601 time (UTC unless it says)."""
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidInput(
+            f"{flag} {text!r} is not a time",
+            hint="give epoch seconds or ISO 8601, e.g. 2026-12-09T10:00:00Z",
+        ) from exc
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+@token_app.command("revoke")
+def token_revoke(  # noqa: PLR0917 (Typer maps parameters to options)
+    jti: str = typer.Option("", "--jti", help="One job token, by its jti claim."),
+    job: str = typer.Option("", "--job", help="Every token of a job (job id)."),
+    run: str = typer.Option("", "--run", help="Every token of a run (run id)."),
+    agent: str = typer.Option("", "--agent", help="Every token minted for jobs on an agent."),
+    issued_after: str = typer.Option("", "--issued-after", help="Window start (epoch or ISO)."),
+    issued_before: str = typer.Option("", "--issued-before", help="Window end (epoch or ISO)."),
+    reason: str = typer.Option("", "--reason", help="Why (recorded and published)."),
+    server: str = _SERVER,
+) -> None:
+    """Revoke job ID tokens: the broker refuses them and relying parties see them listed."""
+    chosen = {k: v for k, v in (("jti", jti), ("job", job), ("run", run), ("agent", agent)) if v}
+    window = bool(issued_after or issued_before)
+    if len(chosen) + window != 1:
+        raise InvalidInput("give exactly one of --jti, --job, --run, --agent or a time window",
+                           hint="e.g. stockade token revoke --job job_0123abcd")
+    body: dict[str, Any] = {"reason": reason}
+    if window:
+        body |= {"kind": "window",
+                 "issued_after": _epoch(issued_after, "--issued-after"),
+                 "issued_before": _epoch(issued_before, "--issued-before")}
+    else:
+        ((kind, value),) = chosen.items()
+        body |= {"kind": kind, "value": value}
+    with _api(server) as api:
+        made = api.post("/revocations", body)
+    console.print(f"revoked ({made['kind']} {made.get('value') or ''}), id {made['id']}",
+                  highlight=False)
 
 
 def register(app: typer.Typer) -> None:

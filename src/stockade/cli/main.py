@@ -24,7 +24,7 @@ EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INFRA = 0, 1, 2, 3
 # (module under stockade.cli, name of its Typer group or None when it registers plain commands)
 _COMMAND_MODULES = [
     "image_cmd", "sandbox_cmd", "doctor_cmd", "lint_cmd", "policy_cmd",
-    "server_cmd", "agent_cmd", "client_cmd", "egress_cmd", "up_cmd", "run_cmd",
+    "server_cmd", "agent_cmd", "client_cmd", "egress_cmd", "up_cmd", "run_cmd", "secret_cmd",
 ]
 
 
