@@ -307,7 +307,9 @@ async def id_token(
     )
     reason, hint = (refusal.reason, refusal.hint) if refusal else ("", "")
     if refusal is None:
-        facts = {"job_id": job.job_id, "run_id": job.run_id, "runner_id": job.agent_id}
+        # The token it would be: a window revocation covers it when it would be issued now.
+        facts = {"job_id": job.job_id, "run_id": job.run_id, "runner_id": job.agent_id,
+                 "iat": int(time.time())}
         rev = revoked_by(await state.call(list_revocations, state.db), facts)
         if rev is not None:
             reason, hint = f"revoked ({describe(rev)})", "an admin revoked this job's tokens"
