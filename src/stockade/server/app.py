@@ -35,7 +35,7 @@ from stockade.server.state import ServerState
 from stockade.store.credentials import bootstrap_admin
 from stockade.store.database import Database, open_database
 from stockade.store.dispatch import grace_active_leases
-from stockade.store.keys import rotate_keys
+from stockade.store.keys import rotate_keys, signing_key
 
 log = structlog.get_logger("stockade.server")
 API_VERSION = "v1"
@@ -107,6 +107,7 @@ def prepare(settings: Settings) -> tuple[Database, Policy, MasterKey]:
         path = write_admin_token(settings.home, token)
         log.info("admin_token_created", path=str(path))
     rotate(settings, db, master)
+    signing_key(db, master)  # a wrong master key stops the start here, not the first token
     extended = grace_active_leases(db, settings.lease_ttl_s)
     log.info("server_ready", policy_hash=policy.hash, live_leases=extended,
              issuer=settings.effective_issuer_url)
