@@ -308,3 +308,21 @@ def test_rotation_keeps_the_old_key_until_its_last_token_expired(
         agent.heartbeat(lid)
         time.sleep(0.2)
     assert old_kid not in kids()  # dropped once its tokens expired (retired + lifetime)
+
+
+def test_the_server_refuses_a_master_key_others_can_read_or_a_wrong_one(
+    server_factory: Factory, tmp_path: Path
+) -> None:
+    server = start(server_factory, tmp_path)
+    server.stop()
+    key = server.home / "master.key"
+    key.chmod(0o644)
+    with pytest.raises(RuntimeError, match="group or others"):
+        server.start()
+    key.chmod(0o600)
+    good = key.read_bytes()
+    key.write_bytes(bytes(32))  # another key: the stored signing key does not decrypt
+    with pytest.raises(RuntimeError, match="does not decrypt"):
+        server.start()
+    key.write_bytes(good)
+    assert discover(server.start())["issuer"] == server.url
