@@ -13,6 +13,7 @@ import socket
 import ssl
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -222,9 +223,13 @@ def make_job(proxy: EgressThread) -> MakeJob:
     return make
 
 
+# Bytes read past one response (pipelined responses can arrive in one recv), per socket.
+_LEFTOVER: weakref.WeakKeyDictionary[socket.socket, bytes] = weakref.WeakKeyDictionary()
+
+
 def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     """One HTTP/1.1 response (Content-Length framed, or until close) from ``sock``."""
-    data = b""
+    data = _LEFTOVER.pop(sock, b"")
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
         if not chunk:
@@ -241,6 +246,8 @@ def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
             if not chunk:
                 break
             rest += chunk
+        if rest[length:]:
+            _LEFTOVER[sock] = rest[length:]
         return status, headers, rest[:length]
     while chunk := sock.recv(65536):
         rest += chunk
