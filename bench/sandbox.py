@@ -7,6 +7,10 @@ The subjects are measured in interleaved rounds, so that load from anything else
 weighs on all of them alike. Targets (issue 2): crun cycle median at most 60 ms, and at least 5x
 faster than podman.
 
+"stockade crun, warm pool" is the agent's default: the executor prepares the next job's sandbox
+while a job runs (stockade.sandbox.warm), so in this back-to-back loop the creation of job N+1
+overlaps job N; "stockade crun" is every sandbox created cold, on the job's own time.
+
 Environment: BENCH_RUNS (default 30), BENCH_BACKENDS (default "crun,runc,bwrap"),
 BENCH_BUDGET_S (seconds one subject may take, default 30; fewer runs are then reported as such).
 """
@@ -70,6 +74,7 @@ def main() -> None:
     subjects += [_stockade(store, image, backend) for backend in BACKENDS]
     if "crun" in BACKENDS:
         subjects.append(_stockade(store, image, "crun", egress=True))
+        subjects.append(_stockade(store, image, "crun", warm=True))
     subjects.append(_podman(store, image))
     load_before = os.getloadavg()[0]
     started = time.monotonic()
@@ -161,8 +166,9 @@ def _bare() -> Subject:
 
 
 def _stockade(store: ImageStore, image: ImageRecord, backend: str,
-              egress: bool = False) -> Subject:
-    label = f"stockade {backend}" + (" + egress proxy" if egress else "")
+              egress: bool = False, warm: bool = False) -> Subject:
+    label = (f"stockade {backend}" + (" + egress proxy" if egress else "")
+             + (", warm pool" if warm else ""))
     try:
         from stockade.sandbox.executor import Executor
         from stockade.sandbox.interface import JobSpec, Outcome, OutputLine, StepSpec
@@ -171,7 +177,7 @@ def _stockade(store: ImageStore, image: ImageRecord, backend: str,
     network = _network() if egress else None
     work = Path(tempfile.mkdtemp(prefix=f"bench-{backend}-", dir=store.root.parent))
     try:
-        executor = Executor(store, work_root=work, backend=backend)
+        executor = Executor(store, work_root=work, backend=backend, warm=warm)
     except Exception as exc:  # a backend that refuses this host says why; the bench goes on
         shutil.rmtree(work, ignore_errors=True)
         return Subject(label, error=f"{type(exc).__name__}: {exc}")
@@ -364,8 +370,7 @@ def _report(subjects: list[Subject]) -> None:
         if subject.error:
             console.print(f"[yellow]{subject.label}[/]: not measured: {subject.error}",
                           highlight=False)
-    crun = next((value for label, value in samples.items() if label.startswith("stockade crun")),
-                None)
+    crun = samples.get("stockade crun")
     podman = next((value for label, value in samples.items() if label.startswith("podman")), None)
     if crun is None:
         console.print("targets: not checked (stockade crun was not measured)")
@@ -389,10 +394,15 @@ def _report(subjects: list[Subject]) -> None:
     if podman is None:
         console.print("target ≥ 5x faster than podman: not checked (podman was not measured)")
         return
-    ratio = podman[1].median / crun[1].median
-    first_ratio = podman[0].median / crun[0].median
-    verdict = "met" if ratio >= PODMAN_RATIO_TARGET else "MISSED"
-    console.print(
-        f"ratio podman / stockade-crun: whole cycle {ratio:.1f}x, first output {first_ratio:.1f}x "
-        f"(target ≥ {PODMAN_RATIO_TARGET:.0f}x on the whole cycle: {verdict})"
-    )
+    for name, figures in (("crun, cold", crun), ("crun, warm pool",
+                                                  samples.get("stockade crun, warm pool"))):
+        if figures is None:
+            continue
+        ratio = podman[1].median / figures[1].median
+        first_ratio = podman[0].median / figures[0].median
+        verdict = "met" if ratio >= PODMAN_RATIO_TARGET else "MISSED"
+        console.print(
+            f"ratio podman / stockade {name}: whole cycle {ratio:.1f}x, first output "
+            f"{first_ratio:.1f}x (target ≥ {PODMAN_RATIO_TARGET:.0f}x on the whole cycle: "
+            f"{verdict})", highlight=False,
+        )

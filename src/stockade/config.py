@@ -11,6 +11,7 @@ Server and scheduler settings are explained in docs/server.md.
 | database_url       | STOCKADE_DATABASE_URL      | sqlite:///$STOCKADE_HOME/stockade.db  |
 | policy_file        | STOCKADE_POLICY_FILE       | $STOCKADE_HOME/policy.yml, else packaged |
 | sandbox_backend    | STOCKADE_SANDBOX_BACKEND   | crun                                  |
+| sandbox_warm       | STOCKADE_SANDBOX_WARM      | true (agents prepare the next job's sandbox) |
 | api_token          | STOCKADE_TOKEN             | (none; CLI credential for the server) |
 | webhook_secret     | STOCKADE_WEBHOOK_SECRET    | (none: webhooks refused until set)    |
 | lease_ttl_s        | STOCKADE_LEASE_TTL_S       | 30 (lease dies unless heartbeated)    |
@@ -56,6 +57,7 @@ class Settings:
     database_url: str = ""
     policy_file: str = ""
     sandbox_backend: str = "crun"
+    sandbox_warm: bool = True
     api_token: str = ""
     webhook_secret: str = ""
     lease_ttl_s: float = 30.0
@@ -113,6 +115,7 @@ _ENV = {
     "database_url": "STOCKADE_DATABASE_URL",
     "policy_file": "STOCKADE_POLICY_FILE",
     "sandbox_backend": "STOCKADE_SANDBOX_BACKEND",
+    "sandbox_warm": "STOCKADE_SANDBOX_WARM",
     "api_token": "STOCKADE_TOKEN",
     "webhook_secret": "STOCKADE_WEBHOOK_SECRET",
     "lease_ttl_s": "STOCKADE_LEASE_TTL_S",
@@ -174,6 +177,12 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
 
 def _parse(name: str, var: str, text: str, kind: type) -> object:
     """An environment value as the setting's type (numbers are checked, not trusted)."""
+    if kind is bool:
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise InvalidInput(f"{var}={text!r} is not a boolean", hint=f"set {name} to true or false")
     if kind not in (int, float):
         return text
     try:

@@ -63,7 +63,8 @@ def agent(  # noqa: PLR0917 (Typer maps parameters to options)
         from stockade.sandbox.executor import Executor
 
         executor: JobExecutor = Executor(
-            ImageStore(store_dir), work_root=root, backend=sandbox_backend
+            ImageStore(store_dir), work_root=root, backend=sandbox_backend,
+            warm=settings.sandbox_warm,
         )
         return executor
 

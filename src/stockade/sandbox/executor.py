@@ -11,6 +11,9 @@ Per job, under ``work_root/<sandbox id>/`` (0711, root):
 After the job, the sandbox is destroyed, the workspace unmounted and the job directory removed;
 then :func:`stockade.sandbox.teardown.find_leftovers` must find nothing. If it finds anything,
 the executor counts an alarm and refuses further jobs until :meth:`Executor.clear_alarm`.
+
+With ``warm=True`` the executor prepares the next job's sandbox (same image and limits) while
+the current job runs, so a job finds its sandbox created; see :mod:`stockade.sandbox.warm`.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ import subprocess
 import threading
 import time
 import weakref
+from collections.abc import Hashable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from stockade.errors import InfrastructureError, LeftoverAlarm, SandboxUnavailable
 from stockade.sandbox.backend import Backend
@@ -52,9 +56,11 @@ from stockade.sandbox.seccomp import default_profile
 from stockade.sandbox.spec import Limits, SandboxSpec
 from stockade.sandbox.steps import StepRunner
 from stockade.sandbox.teardown import SandboxTrace, find_leftovers, namespaces_of
+from stockade.sandbox.warm import Box, WarmPool
 from stockade.sandbox.workspace import (
     create_workspace,
     ensure_shared_mount,
+    fill_workspace,
     remove_workspace,
     umount,
 )
@@ -122,7 +128,7 @@ class Executor:
     """Runs jobs, one disposable sandbox each; implements ``JobExecutor``."""
 
     def __init__(self, image_store: Any, *, work_root: Path, backend: str = "crun",
-                 maximums: Resources | None = None) -> None:
+                 maximums: Resources | None = None, warm: bool = False) -> None:
         self._store = image_store
         self._work_root = work_root
         self._maximums = maximums
@@ -146,6 +152,8 @@ class Executor:
         # Released by close(), or when the executor is collected or the process exits.
         self._release = weakref.finalize(self, _release, self._backend, work_root,
                                          self._own_bind)
+        # One sandbox prepared ahead for the next job of the same image and limits (warm.py).
+        self._warm = WarmPool(self._blank_for, self._start, self._discard) if warm else None
 
     # -- alarm ----------------------------------------------------------------------------
     @property
@@ -161,7 +169,10 @@ class Executor:
             self._alarm = ()
 
     def close(self) -> None:
-        """Release the backend's helpers (e.g. the private mount namespace)."""
+        """Tear down a prepared sandbox, then release the backend's helpers (e.g. the private
+        mount namespace)."""
+        if self._warm is not None:
+            self._warm.close()
         self._release()
 
     # -- jobs -----------------------------------------------------------------------------
@@ -181,53 +192,44 @@ class Executor:
         deadline = started + res.timeout_s
         record = self._store.resolve(job.image)
         rootfs = Path(self._store.rootfs(record.digest)).resolve()  # runtimes refuse symlinks
-        sid = _sandbox_id(job.job_id)
-        job_dir = self._work_root / sid
-        bundle = job_dir / "bundle"
+        limits = Limits(memory_bytes=res.memory_bytes, pids=res.pids, cpus=res.cpus,
+                        tmp_bytes=res.disk_bytes, disk_bytes=res.disk_bytes,
+                        nofile=min(_MAX_NOFILE, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+        key = (rootfs, limits)
+        box = self._warm.take(key) if self._warm is not None else None
+        cold = box is None
+        if box is None:
+            box = self._blank(key, _sandbox_id(job.job_id))
+        else:
+            log.info("job %s runs in prepared sandbox %s", job.job_id, box.spec.sandbox_id)
         netns: JobNetns | None = None
-        spec = SandboxSpec(
-            sandbox_id=sid, rootfs=rootfs, workspace=job_dir / "workspace",
-            limits=Limits(memory_bytes=res.memory_bytes, pids=res.pids, cpus=res.cpus,
-                          tmp_bytes=res.disk_bytes, disk_bytes=res.disk_bytes,
-                          nofile=min(_MAX_NOFILE, resource.getrlimit(resource.RLIMIT_NOFILE)[1])),
-            seccomp=default_profile(), argv=init_argv(rootfs),
-        )
-        cgroup = SandboxCgroup(self._cgroup_mode, spec.cgroups_path)
-        trace = SandboxTrace(job_dir, cgroup, None, None, tuple(self._backend.state_paths(spec)),
-                             self._mount_ns_pids())
         steps: list[StepResult] = []
         job_env = dict(job.env)
         try:
             mode = self._backend.network_mode
-            if network is not None and mode == "join":
-                netns = create_job_netns()
-                spec = dataclasses.replace(spec, netns_path=netns.path)
-                job_env.update(network.attach(netns.listener, netns.port))
-            elif network is not None and mode != "enter":
+            if network is not None and mode not in ("join", "enter"):
                 raise SandboxUnavailable(
                     f"the {self.backend_name} backend cannot serve a job's network here",
                     hint="use the crun, runc or bwrap backend for jobs with egress",
                 )
-            self._check_rootfs(rootfs)
-            self._ensure_shared()
-            job_dir.mkdir(mode=0o711)
-            bundle.mkdir(mode=0o700)
-            create_workspace(spec.workspace, res.disk_bytes, spec.host_uid, spec.host_gid,
-                             workspace_source)
-            self._backend.start(spec, bundle)
-            pid1 = self._backend.init_pid(spec, bundle)
-            if network is not None and netns is None:
-                if pid1 is None:
+            if cold:
+                self._start(box)
+            if self._warm is not None:
+                self._warm.refill(key)  # the next job's sandbox, built while this one runs
+            fill_workspace(box.spec.workspace, box.spec.host_uid, box.spec.host_gid,
+                           workspace_source)
+            if network is not None:
+                if mode == "join":
+                    netns = create_job_netns()
+                    box.spec = dataclasses.replace(box.spec, netns_path=netns.path)
+                elif box.pid1 is None:
                     raise InfrastructureError("no sandbox process to open the listener in")
-                netns = listen_in(pid1)
+                else:
+                    netns = listen_in(box.pid1)
                 job_env.update(network.attach(netns.listener, netns.port))
-            if pid1 is not None:
-                _check_workspace_reached(spec.workspace, pid1)
-                pid_ns, net_ns = namespaces_of(pid1)
-                trace = SandboxTrace(job_dir, cgroup, pid_ns, net_ns, trace.state_paths,
-                                     trace.mount_ns_pids)
-            runner = StepRunner(self._backend, spec, bundle, cgroup=cgroup, on_output=on_output,
-                                cancel=cancel)
+            spec, cgroup, pid1 = box.spec, box.cgroup, box.pid1
+            runner = StepRunner(self._backend, spec, box.bundle, cgroup=cgroup,
+                                on_output=on_output, cancel=cancel)
             outcome, detail = Outcome.SUCCESS, ""
             for index, step in enumerate(job.steps):
                 private = dict(hooks.before_step(index, step)) if hooks is not None else {}
@@ -254,7 +256,7 @@ class Executor:
             log.warning("job %s: sandbox infrastructure failure: %s", job.job_id, exc)
             outcome, detail = Outcome.INFRA, str(exc)
         finally:
-            leftovers = self._teardown(spec, bundle, trace, network, netns)
+            leftovers = self._teardown(box, network, netns)
             if leftovers:  # recorded even when an unexpected error is on its way out
                 self._raise_alarm(job.job_id, leftovers)
         if leftovers:
@@ -284,8 +286,46 @@ class Executor:
         pid = pid_of() if pid_of is not None else None
         return (pid,) if pid else ()
 
-    def _teardown(self, spec: SandboxSpec, bundle: Path, trace: SandboxTrace,
-                  network: NetworkAttachment | None, netns: JobNetns | None) -> list[str]:
+    def _blank_for(self, key: Hashable) -> Box:
+        return self._blank(key, _sandbox_id("warm"))
+
+    def _blank(self, key: Hashable, sid: str) -> Box:
+        """A box for ``key`` (image root, limits) with nothing created yet (pure)."""
+        rootfs, limits = cast(tuple[Path, Limits], key)
+        job_dir = self._work_root / sid
+        spec = SandboxSpec(sandbox_id=sid, rootfs=rootfs, workspace=job_dir / "workspace",
+                           limits=limits, seccomp=default_profile(), argv=init_argv(rootfs))
+        cgroup = SandboxCgroup(self._cgroup_mode, spec.cgroups_path)
+        trace = SandboxTrace(job_dir, cgroup, None, None, tuple(self._backend.state_paths(spec)),
+                             self._mount_ns_pids())
+        return Box(spec, job_dir, job_dir / "bundle", cgroup, trace)
+
+    def _start(self, box: Box) -> None:
+        """Create the box's directories and empty workspace, and start its sandbox."""
+        spec = box.spec
+        self._check_rootfs(spec.rootfs)
+        self._ensure_shared()
+        box.job_dir.mkdir(mode=0o711)
+        box.bundle.mkdir(mode=0o700)
+        create_workspace(spec.workspace, spec.limits.disk_bytes, spec.host_uid, spec.host_gid,
+                         None)
+        self._backend.start(spec, box.bundle)
+        box.started = True
+        box.pid1 = self._backend.init_pid(spec, box.bundle)
+        if box.pid1 is not None:
+            _check_workspace_reached(spec.workspace, box.pid1)
+            pid_ns, net_ns = namespaces_of(box.pid1)
+            box.trace = dataclasses.replace(box.trace, pid_ns=pid_ns, net_ns=net_ns)
+
+    def _discard(self, box: Box) -> None:
+        """Tear down a prepared box no job took (the same proof as after a job)."""
+        leftovers = self._teardown(box, None, None)
+        if leftovers:
+            self._raise_alarm(f"(prepared sandbox {box.spec.sandbox_id})", leftovers)
+
+    def _teardown(self, box: Box, network: NetworkAttachment | None,
+                  netns: JobNetns | None) -> list[str]:
+        spec, bundle, trace = box.spec, box.bundle, box.trace
         try:
             self._backend.destroy(spec, bundle)
         except Exception as exc:  # teardown must go on; the proof below reports what is left

@@ -73,6 +73,11 @@ def create_workspace(path: Path, size: int, uid: int, gid: int,
     """Mount a fresh tmpfs of ``size`` bytes at ``path`` and copy ``source`` into it."""
     path.mkdir(mode=0o755)
     mount_tmpfs(path, size, uid, gid)
+    fill_workspace(path, uid, gid, source)
+
+
+def fill_workspace(path: Path, uid: int, gid: int, source: Path | None) -> None:
+    """Copy ``source`` into the mounted workspace ``path`` and hand it to uid:gid."""
     if source is None:
         return
     if not source.is_dir():
