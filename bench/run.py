@@ -18,7 +18,7 @@ from pathlib import Path
 # Run as a script, this directory is first on sys.path, so sections import `common` directly.
 from common import console
 
-SECTIONS = ["sandbox", "control_plane", "masking", "egress"]
+SECTIONS = ["sandbox", "control_plane", "masking", "egress", "identity"]
 
 
 def main(argv: list[str]) -> int:
