@@ -14,9 +14,9 @@ from __future__ import annotations
 import secrets as random
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
-from stockade.masking import LeakDetector, Masker
+from stockade.masking import ALL_ENCODINGS, Encoding, LeakDetector, Masker
 from stockade.sandbox.interface import OutputLine
 
 LEAK_LINE = ("a secret survived masking in this job's output: the job is stopped and its log "
@@ -27,7 +27,8 @@ class JobMasker:
     """Masks one job's output lines in order; thread-safe (the executor and the agent feed it)."""
 
     def __init__(self, emit: Callable[[OutputLine], None], *, fail_closed: bool,
-                 on_leak: Callable[[], None]) -> None:
+                 on_leak: Callable[[], None],
+                 encodings: Iterable[Encoding] = ALL_ENCODINGS) -> None:
         self._emit = emit
         self._fail_closed = fail_closed
         self._on_leak = on_leak
@@ -36,7 +37,9 @@ class JobMasker:
         # no pattern database (the known token shapes are masked all the same).
         self.canary = "stockade-canary-" + random.token_urlsafe(18)
         self._secrets: list[str] = [self.canary]
-        self._masker = Masker()
+        # ``encodings`` narrows only what is masked (tests use it to stand in for an encoding
+        # masking does not cover); the leak check always looks for every form.
+        self._masker = Masker(encodings=encodings)
         self._detector = LeakDetector([], canaries=[self.canary])
         self._pending: deque[OutputLine] = deque()
         self.leaked = False
