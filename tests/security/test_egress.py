@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from stockade.agent.network import JobNetwork
+from stockade.agent.network import JobNetwork, control_plane_ranges
 from stockade.egress.allowlist import Allowlist
 from stockade.egress.events import suggest
 from stockade.egress.interface import EgressEvent, JobEgress, Limits, Reason
@@ -165,11 +165,13 @@ class _Recorder(JobNetwork):
 
 def run(executor: Executor, proxy: EgressThread, upstream: Upstream, script: str, *,
         allow: Sequence[str] = (), audit: bool = False, limits: Limits | None = None,
-        job_id: str = "egress-job", allow_cidrs: Sequence[str] = (f"{UPSTREAM_IP}/32",)) -> Ran:
+        job_id: str = "egress-job", allow_cidrs: Sequence[str] = (f"{UPSTREAM_IP}/32",),
+        deny_ranges: tuple[Any, ...] = ()) -> Ran:
     config = JobEgress(
         job_id=job_id, run_id="run-1", allowlist=Allowlist.parse(allow), tier="untrusted",
         audit=audit, limits=limits or Limits(),
         allow_cidrs=tuple(ipaddress.ip_network(c) for c in allow_cidrs),
+        deny_ranges=deny_ranges,
     )
     lines: list[str] = []
     network = _Recorder(proxy, config, lines)
@@ -304,6 +306,21 @@ def test_forbidden_addresses_are_refused_in_every_spelling_even_in_audit_mode(
     assert {e.reason for e in ran.events} == {Reason.FORBIDDEN_ADDRESS}
     refused = {e.ip for e in ran.events}
     assert {"169.254.169.254", "127.0.0.1", "::1", "0.0.0.0", "10.0.0.1"} <= refused
+
+
+def test_the_control_plane_is_refused_even_when_allowlisted(
+        executors: list[Executor], proxy: EgressThread, upstream: Upstream) -> None:
+    # The agent refuses its server's addresses whatever the tier allows: here the "server" is the
+    # upstream's own address, allowlisted and inside the allowed CIDR, and still out of reach.
+    ranges = control_plane_ranges(f"http://{UPSTREAM_IP}:{upstream.http_port}")
+    ran = run(executors[0], proxy, upstream, """
+        curl -s --max-time 5 -o /dev/null -w 'api=%{http_code}\\n' "http://$UPSTREAM:$HTTP_PORT/api/v1/runs"
+        true
+        """.replace("$UPSTREAM", UPSTREAM_IP), allow=[f"{UPSTREAM_IP}:{upstream.http_port}"],
+              deny_ranges=ranges)
+    assert "api=403" in ran.out, ran.out
+    assert ran.reasons() == [Reason.DENIED_ADDRESS]
+    assert "upstream-ok" not in ran.out
 
 
 # -- proxy tricks ------------------------------------------------------------------------------

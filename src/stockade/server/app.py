@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import structlog
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Response
 
 from stockade.config import Settings
 from stockade.errors import InvalidInput
@@ -26,12 +26,13 @@ from stockade.secrets.crypto import MasterKey
 from stockade.secrets.masterkey import load_master_key
 from stockade.server import errors
 from stockade.server.limits import BodyLimitMiddleware
+from stockade.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from stockade.server.models import Health
 from stockade.server.notify import Notifier
 from stockade.server.reaper import reap_forever
 from stockade.server.routes import agents, egress, logs, oidc, runs, tokens, webhooks
 from stockade.server.routes import secrets as secrets_routes
-from stockade.server.state import ServerState
+from stockade.server.state import ServerState, get_state
 from stockade.store.credentials import bootstrap_admin
 from stockade.store.database import Database, open_database
 from stockade.store.dispatch import grace_active_leases
@@ -148,6 +149,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     for module in (runs, logs, egress, agents, tokens, webhooks, oidc, secrets_routes):
         app.include_router(module.router)
+
+    @app.get("/metrics", tags=["health"], response_class=Response)
+    async def metrics(state: ServerState = Depends(get_state)) -> Response:
+        """Prometheus metrics: job outcomes and egress decisions per pool (no ids, no hosts)."""
+        return Response(state.metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     @app.get("/healthz", response_model=Health, tags=["health"])
     async def healthz() -> Health:

@@ -15,6 +15,7 @@ from stockade.config import Settings
 from stockade.masking import Masker
 from stockade.policy import Policy
 from stockade.secrets.crypto import MasterKey
+from stockade.server.metrics import Metrics
 from stockade.server.notify import Notifier
 from stockade.store.database import Database
 from stockade.store.dispatch import RetryPolicy
@@ -73,6 +74,7 @@ class ServerState:
     # Encrypts secrets and signing keys; None only for apps built without start-up (tests).
     master_key: MasterKey | None = field(default=None, repr=False)
     maskers: MaskerCache = field(default_factory=MaskerCache)
+    metrics: Metrics = field(default_factory=Metrics)
 
     @property
     def master(self) -> MasterKey:

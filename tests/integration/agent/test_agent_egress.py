@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from stockade.policy import default_policy_path
@@ -124,3 +125,26 @@ def test_the_policy_decides_and_every_decision_is_recorded(
                            env=env, capture_output=True, text=True, timeout=60, check=False)
     assert shown.returncode == 0, shown.stderr
     assert "  - example.org" in shown.stdout
+
+
+def test_egress_decisions_are_counted_in_metrics(
+    server_factory: Callable[..., ServerHandle], image_store: object, tmp_path: Path,
+    upstream: int,
+) -> None:
+    server = server_factory(policy_file=_policy(tmp_path, upstream))
+    repo, sha = make_repo(tmp_path / "repo", PIPELINE.format(
+        upstream=UPSTREAM, port=upstream, server=server.url))
+    agent = start_agent(server, "trusted", tmp_path / "agent",
+                        token=registration_token(server, "trusted"))
+    try:
+        final = wait_run_final(server, submit(server, repo, sha)["id"], timeout_s=120)
+    finally:
+        assert agent.terminate() == 0
+    assert final["status"] == "success"
+    text = httpx.get(server.url + "/metrics").text
+    assert 'stockade_jobs_completed_total{outcome="success",pool="trusted"} 1.0' in text
+    # example.org and the server itself: neither is on the tier's allowlist.
+    assert ('stockade_egress_decisions_total{decision="deny",kind="http",pool="trusted",'
+            'reason="not_listed"} 2.0') in text
+    assert 'stockade_egress_bytes_total{direction="down",pool="trusted"}' in text
+    assert "example.org" not in text  # no host names in labels

@@ -259,6 +259,7 @@ async def complete(
         policy=state.retry,
         egress=[_egress_record(e) for e in body.egress],
     )
+    state.metrics.job_completed(agent.pool, body.outcome, body.egress)
     log.info("job_completed", lease_id=lease_id, agent_id=agent.agent_id, outcome=body.outcome)
     return Response(status_code=204)
 
