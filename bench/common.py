@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 import os
 import statistics
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -67,3 +69,16 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]
     for row in rows:
         table.add_row(*row)
     console.print(table)
+
+
+def git_repo(path: Path, pipeline: str) -> tuple[Path, str]:
+    """A one-commit git repository at ``path`` holding ``pipeline``; (path, commit sha)."""
+    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@invalid",
+           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@invalid"}
+    path.mkdir(parents=True)
+    (path / ".stockade.yml").write_text(pipeline)
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "bench"]):
+        subprocess.run(["git", "-C", str(path), *args], check=True, env=env)
+    sha = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    return path, sha

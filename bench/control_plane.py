@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import re
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
@@ -26,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common import RUNS, Sample, console, fmt, print_table
+from common import RUNS, Sample, console, fmt, git_repo, print_table
 
 from stockade.cli.client import ApiClient
 from stockade.cli.stack import Stack
@@ -59,7 +58,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="stockade-bench-", ignore_cleanup_errors=True) as tmp:
         root = Path(tmp)
         sandbox_first, sandbox_cycle = _sandbox_only(store, image.digest, root / "sandbox")
-        repo, sha = _repo(root / "repo")
+        repo, sha = git_repo(root / "repo", PIPELINE)
         data = root / "home"
         data.mkdir()
         (data / "images").symlink_to(settings.images_dir.resolve(), target_is_directory=True)
@@ -121,18 +120,6 @@ def _cycles(executor: Executor, spec: JobSpec, firsts: list[float], cycles: list
 
 
 # -- the full path ----------------------------------------------------------------------------
-
-
-def _repo(path: Path) -> tuple[Path, str]:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@invalid",
-           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@invalid"}
-    path.mkdir(parents=True)
-    (path / ".stockade.yml").write_text(PIPELINE)
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "bench"]):
-        subprocess.run(["git", "-C", str(path), *args], check=True, env=env)
-    sha = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], check=True,
-                         capture_output=True, text=True).stdout.strip()
-    return path, sha
 
 
 def _submit(api: ApiClient, repo: Path, sha: str) -> dict[str, Any]:

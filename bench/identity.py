@@ -10,14 +10,13 @@ median for a token and one secret.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-from common import RUNS, Sample, console, fmt, print_table
+from common import RUNS, Sample, console, fmt, git_repo, print_table
 
 from stockade.agent.identity import JobIdentity
 from stockade.agent.masking import JobMasker
@@ -77,7 +76,7 @@ def _measure(api: Any, url: str, root: Path) -> list[Sample]:
     token = api.post("/agents/registration-tokens", {"pool": "trusted"})["token"]
     proto = AgentProtocol(url)
     proto.register(RegisterRequest(registration_token=token, name="bench", pool="trusted"))
-    repo = _repo(root / "repo")
+    repo, _ = git_repo(root / "repo", PIPELINE)
     api.post("/runs", {"repository": str(repo), "ref": "refs/heads/main", "event": "manual",
                        "pipeline": PIPELINE})
     lease = proto.lease(wait_s=10)
@@ -108,18 +107,6 @@ def _measure(api: Any, url: str, root: Path) -> list[Sample]:
     return [Sample("GET /healthz round trip (floor)", tuple(floor)),
             Sample("job token alone (id-token)", tuple(alone)),
             Sample("token + one secret, lease and release", tuple(both))]
-
-
-def _repo(path: Path) -> Path:
-    import subprocess
-
-    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@invalid",
-           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@invalid"}
-    path.mkdir(parents=True)
-    (path / ".stockade.yml").write_text(PIPELINE)
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "bench"]):
-        subprocess.run(["git", "-C", str(path), *args], check=True, env=env)
-    return path
 
 
 def _report(samples: list[Sample]) -> None:

@@ -1,6 +1,6 @@
 """Egress through the real agent and server: the policy's allowlist decides, denials show in the
-job's log as one clear line, every decision is stored with the job, and `suggest` turns a run's
-denials into the allowlist it needed."""
+job's log as one clear line, every decision is stored with the job and counted in metrics, and
+`suggest` turns a run's denials into the allowlist it needed."""
 
 from __future__ import annotations
 
@@ -126,21 +126,7 @@ def test_the_policy_decides_and_every_decision_is_recorded(
     assert shown.returncode == 0, shown.stderr
     assert "  - example.org" in shown.stdout
 
-
-def test_egress_decisions_are_counted_in_metrics(
-    server_factory: Callable[..., ServerHandle], image_store: object, tmp_path: Path,
-    upstream: int,
-) -> None:
-    server = server_factory(policy_file=_policy(tmp_path, upstream))
-    repo, sha = make_repo(tmp_path / "repo", PIPELINE.format(
-        upstream=UPSTREAM, port=upstream, server=server.url))
-    agent = start_agent(server, "trusted", tmp_path / "agent",
-                        token=registration_token(server, "trusted"))
-    try:
-        final = wait_run_final(server, submit(server, repo, sha)["id"], timeout_s=120)
-    finally:
-        assert agent.terminate() == 0
-    assert final["status"] == "success"
+    # Counted in metrics, with bounded labels.
     text = httpx.get(server.url + "/metrics").text
     assert 'stockade_jobs_completed_total{outcome="success",pool="trusted"} 1.0' in text
     # example.org and the server itself: neither is on the tier's allowlist.
