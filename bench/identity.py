@@ -4,12 +4,15 @@ Through the agent's own code (``stockade.agent.identity.JobIdentity``) and the a
 over real HTTP: ``before_step`` mints a token for the broker's audience and leases the step's
 one secret, ``after_step`` releases the lease. Beside it, in the same run: one ``GET /healthz``
 round trip on the same kind of connection (the floor of any request), and a job token alone
-(what ``GET http://stockade.internal/token`` costs the agent). Target (issue 5): at most 20 ms
-median for a token and one secret.
+(what ``GET http://stockade.internal/token`` costs the agent). The agent fetches the broker's
+token while the sandbox is made, so a step usually waits for its secrets only; the target
+(issue 5: at most 20 ms median for a token and one secret) is checked on the figure without
+that head start. The lease's release runs after the step, on a thread of its own.
 """
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 import time
 from pathlib import Path
@@ -83,36 +86,53 @@ def _measure(api: Any, url: str, root: Path) -> list[Sample]:
     assert lease is not None, "no lease for the bench job"
     masker = JobMasker(lambda _line: None, fail_closed=False, on_leak=lambda: None)
     said: list[str] = []
-    identity = JobIdentity(lease, proto, add_secrets=masker.add_secrets, say=said.append,
+
+    def identity() -> JobIdentity:
+        return JobIdentity(lease, proto, add_secrets=masker.add_secrets, say=said.append,
                            log=_Log())
+
     step = StepSpec("deploy", "true")
-    floor, alone, both = [], [], []
+    ahead = identity()
+    ahead.start()  # the broker token is fetched while the sandbox is made
+    figures: dict[str, list[float]] = {name: [] for name in (
+        "floor", "token", "cold", "warm", "release")}
     with httpx.Client(base_url=url) as plain:
         for round_ in range(-3, RUNS):
-            started = time.perf_counter()
+            marks = [time.perf_counter()]
             plain.get("/healthz").raise_for_status()
-            health = time.perf_counter()
+            marks.append(time.perf_counter())
             proto.id_token(lease.lease_id, IdTokenRequest(audience=AUDIENCE))
-            minted = time.perf_counter()
-            values = identity.before_step(0, step)
-            identity.after_step(0, step)
-            done = time.perf_counter()
-            if values.get("BENCH_SECRET") != SECRET:
+            marks.append(time.perf_counter())
+            fresh = identity()  # nothing fetched ahead: a token and the secret, in the step's time
+            got = fresh.before_step(0, step)
+            marks.append(time.perf_counter())
+            fresh.after_step(0, step)
+            fresh.end()
+            values = ahead.before_step(0, step)
+            marks.append(time.perf_counter())
+            ahead.after_step(0, step)
+            ahead.end()
+            marks.append(time.perf_counter())
+            if got.get("BENCH_SECRET") != SECRET or values.get("BENCH_SECRET") != SECRET:
                 raise RuntimeError(f"the secret was not granted: {said}")
             if round_ >= 0:
-                floor.append((health - started) * 1000)
-                alone.append((minted - health) * 1000)
-                both.append((done - minted) * 1000)
+                for name, (a, b) in zip(figures, itertools.pairwise(marks), strict=True):
+                    figures[name].append((b - a) * 1000)
     proto.close()
-    return [Sample("GET /healthz round trip (floor)", tuple(floor)),
-            Sample("job token alone (id-token)", tuple(alone)),
-            Sample("token + one secret, lease and release", tuple(both))]
+    labels = {
+        "floor": "GET /healthz round trip (floor)",
+        "token": "job token alone (stockade.internal/token)",
+        "cold": "step waits: broker token + one secret",
+        "warm": "step waits: one secret (token fetched ahead)",
+        "release": "lease release (after the step, off its path)",
+    }
+    return [Sample(labels[name], tuple(values)) for name, values in figures.items()]
 
 
 def _report(samples: list[Sample]) -> None:
     rows = [[s.label, fmt(s.median), fmt(s.p95)] for s in samples]
     print_table(f"Identity: milliseconds over {RUNS} runs", ["", "median", "p95"], rows)
-    cost = samples[-1].median
+    cost = samples[2].median  # the whole fetch in the step's time: the target's figure
     verdict = "met" if cost <= TARGET_MS else "MISSED"
     console.print(f"target: a step pays ≤ {TARGET_MS:.0f} ms for a token and one secret: "
                   f"{cost:.1f} ms median ({cost / samples[0].median:.1f}x a bare round trip), "

@@ -23,6 +23,7 @@ import hmac
 import json
 import secrets as random
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -55,6 +56,8 @@ class JobIdentity:
         self._log = log
         self._bootstrap = random.token_urlsafe(32) if lease.job.id_token else ""
         self._open_leases: dict[int, tuple[str, str]] = {}  # step -> (lease id, broker token)
+        self._broker: tuple[str, float] | None = None  # (token, expires_at) for the broker
+        self._background: list[threading.Thread] = []
         self.ended = threading.Event()
 
     # -- the job's environment -------------------------------------------------------------
@@ -66,10 +69,40 @@ class JobIdentity:
         return {"STOCKADE_ID_TOKEN_REQUEST_URL": TOKEN_URL,
                 "STOCKADE_ID_TOKEN_REQUEST_TOKEN": self._bootstrap}
 
+    def start(self) -> None:
+        """Fetch the broker's token while the sandbox is made, so a step with secrets waits
+        only for its secrets (jobs with a secrets step only)."""
+        if self.declares_secrets() and self._lease.tier != "untrusted":
+            self._spawn(self._broker_token)
+
     def end(self) -> None:
-        """The job is over: the bootstrap credential is dead from now on."""
+        """The job is over: the bootstrap credential is dead from now on; leases still being
+        released are waited for (briefly: they expire by themselves anyway)."""
         self.ended.set()
         self._bootstrap = ""
+        for thread in self._background:
+            thread.join(timeout=5.0)
+        self._background.clear()
+
+    def _spawn(self, work: Callable[[], object]) -> None:
+        def run() -> None:
+            try:
+                work()
+            except StockadeError as exc:  # the step that needs it asks again, and says why
+                self._log.warning("identity background call failed", error=exc.message)
+
+        thread = threading.Thread(target=run, name="stockade-identity", daemon=True)
+        self._background.append(thread)
+        thread.start()
+
+    def _broker_token(self) -> str:
+        """The job's token for the broker, minted once and again shortly before it expires."""
+        with self._lock:
+            if self._broker is None or self._broker[1] - time.time() < 60:
+                got = self._client.id_token(self._lease.lease_id,
+                                            IdTokenRequest(audience=SECRETS_AUDIENCE))
+                self._broker = (got.token, got.expires_at)
+            return self._broker[0]
 
     # -- stockade.internal -------------------------------------------------------------------
 
@@ -125,9 +158,8 @@ class JobIdentity:
                       "untrusted tier is granted no secrets, whatever its pipeline asks for")
             return {}
         try:
+            token = self._broker_token()
             with self._lock:
-                token = self._client.id_token(
-                    self._lease.lease_id, IdTokenRequest(audience=SECRETS_AUDIENCE)).token
                 lease = self._client.lease_secrets(token, SecretsRequest(step=index, names=names))
         except StockadeError as exc:
             self._say(f"secrets for step {step.name!r} refused: {exc.message}")
@@ -144,12 +176,13 @@ class JobIdentity:
         return values
 
     def after_step(self, index: int, step: StepSpec) -> None:
-        """End the step's secrets lease (best effort: it expires by itself anyway)."""
+        """End the step's secrets lease, off the job's path (it expires by itself anyway)."""
         opened = self._open_leases.pop(index, None)
         if opened is None:
             return
-        try:
+
+        def release() -> None:
             with self._lock:
                 self._client.release_secrets(opened[1], opened[0])
-        except StockadeError as exc:
-            self._log.warning("secrets lease release failed; it expires", error=exc.message)
+
+        self._spawn(release)

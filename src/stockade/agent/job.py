@@ -186,6 +186,7 @@ def run_lease(
 
     identity = JobIdentity(lease, clients.identity or clients.control,
                            add_secrets=masker.add_secrets, say=say, log=log)
+    identity.start()
     try:
         checkout_s: list[float] = []
         try:
