@@ -205,7 +205,7 @@ def run_lease(
                                          detail="stopped: " + LEAK_LINE)
         if job_network is not None and job_network.dropped:
             say(f"egress: {job_network.dropped} more connections were not recorded "
-                f"(the first {len(job_network.events())} were)")
+                f"(the first {job_network.recorded} were)")
         # One closing line (no separate checkout line: one request less per job), queued before
         # the step reports so it leaves with the job's last lines.
         sha12 = lease.checkout.sha[:12]

@@ -106,6 +106,12 @@ class JobNetwork:
             if line:
                 self._on_line(line)
 
+    @property
+    def recorded(self) -> int:
+        """How many events are kept for the completion."""
+        with self._lock:
+            return len(self._events)
+
     def events(self) -> list[EventPayload]:
         """The job's events so far, as the completion carries them."""
         with self._lock:

@@ -9,18 +9,11 @@ from rich.console import Console
 from rich.table import Table
 
 from stockade.cli.client import ApiClient
+from stockade.cli.human import human_size
 from stockade.config import load_settings
 from stockade.errors import InvalidInput
 
 console = Console()
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
 
 
 def egress(
@@ -55,8 +48,8 @@ def egress(
         decision = e["decision"] + (" (audit: would deny)" if e.get("would_deny") else "")
         style = "red" if e["decision"] == "deny" else ("yellow" if e.get("would_deny") else "green")
         table.add_row(e["job"], e["kind"], e["host"], str(e["port"]), e.get("ip") or "",
-                      f"[{style}]{decision}[/]", e["reason"], _size(e["bytes_up"]),
-                      _size(e["bytes_down"]), f"{e['duration_s']:.2f}s")
+                      f"[{style}]{decision}[/]", e["reason"], human_size(e["bytes_up"]),
+                      human_size(e["bytes_down"]), f"{e['duration_s']:.2f}s")
     console.print(table)
     console.print(f"{answer.get('allowed', 0)} allowed, {answer.get('denied', 0)} denied, "
                   f"{answer.get('would_deny', 0)} would be denied in enforce mode")

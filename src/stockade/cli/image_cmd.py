@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from stockade.cli.human import human_size
 from stockade.config import load_settings
 from stockade.images.build import build_default_image
 from stockade.images.store import ImageStore
@@ -73,7 +74,7 @@ def build(
         )
     console.print(f"{record.name} [bold]{record.digest}[/]", highlight=False)
     console.print(
-        f"created {record.created}, {_human(record.size)}, {len(record.packages)} packages",
+        f"created {record.created}, {human_size(record.size)}, {len(record.packages)} packages",
         highlight=False,
     )
 
@@ -90,7 +91,8 @@ def list_images(
     table.add_column("CREATED", no_wrap=True)
     table.add_column("SIZE", no_wrap=True, justify="right")
     for record in records:
-        table.add_row(record.name or "<none>", record.digest, record.created, _human(record.size))
+        table.add_row(record.name or "<none>", record.digest, record.created,
+                      human_size(record.size))
     # Piped output gets the whole digest too (Rich would cut it to 80 columns).
     out = console if console.is_terminal else Console(width=160)
     out.print(table)
@@ -119,12 +121,3 @@ def inspect(ref: str = typer.Argument(..., help="Image name or sha256:<hex> dige
     body = asdict(record) | {"rootfs": str(store.rootfs_dir / record.digest.split(":")[1])}
     body["packages"] = {package: version for package, version in record.packages}
     typer.echo(json.dumps(body, indent=2))
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from stockade.api.agent import EgressEvent
 from stockade.identity.revocation import Revocation
 from stockade.store.records import EgressEventRecord, JobRecord, LogLineRecord, RunRecord
 from stockade.store.secrets import SecretInfo
@@ -189,23 +190,12 @@ class Health(BaseModel):
     status: str
 
 
-class EgressEventOut(BaseModel):
+class EgressEventOut(EgressEvent):
+    """A stored egress event (the agent's fields) with the job it belongs to."""
+
     job: str
     job_id: str
     attempt: int
-    ts: float
-    kind: str
-    host: str
-    port: int
-    ip: str | None
-    decision: str
-    would_deny: bool
-    reason: str
-    detail: str
-    rule: str | None
-    bytes_up: int
-    bytes_down: int
-    duration_s: float
 
     @classmethod
     def of(cls, job: str, event: EgressEventRecord) -> EgressEventOut:
